@@ -1,0 +1,63 @@
+# The project's verbs. `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.deps-installed
+BUILT := $(VENV)/.core-built
+RUST_SRC := $(shell find rust -name '*.rs') Cargo.toml
+
+.PHONY: run test build wheel lint bench bench-quick fmt clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.9,<2" numpy "pymodbus>=3.16,<3.17" pyserial "paho-mqtt>=2.0,<3" \
+		pytest pytest-benchmark hypothesis ruff mypy
+	touch $@
+
+# debug build of the extension into the venv (fast to compile; tests do not time anything)
+$(BUILT): $(STAMP) $(RUST_SRC) pyproject.toml
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --quiet
+	touch $@
+
+build: $(BUILT)
+
+run: $(BUILT)
+	$(VENV)/bin/gridtap demo $(ARGS)
+
+test: $(BUILT)
+	cargo test --quiet
+	$(PY) -m pytest -q
+
+# release abi3 wheel (Python >= 3.11) into dist/
+wheel: $(STAMP)
+	$(VENV)/bin/maturin build --release --out dist
+
+lint: $(BUILT)
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy python/gridtap
+	cargo fmt --check
+	cargo clippy --quiet --all-targets -- -D warnings
+	cargo clippy --quiet --features python --all-targets -- -D warnings
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches
+	cargo fmt
+
+# benchmarks need the optimised build
+bench: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
+	rm -f $(BUILT)
+	$(PY) -m pytest benches --benchmark-columns=min,median,mean,ops --benchmark-sort=name -p no:cacheprovider
+
+# CI: each benchmark runs briefly so the suites keep working
+bench-quick: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
+	rm -f $(BUILT)
+	GRIDTAP_BENCH_QUICK=1 $(PY) -m pytest benches -q --benchmark-disable-gc --benchmark-min-rounds=1 \
+		--benchmark-max-time=0.05 --benchmark-warmup=off -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) target dist

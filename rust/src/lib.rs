@@ -1,0 +1,10 @@
+//! gridtap's numeric core. Every module except `python` is a pure kernel: plain Rust over slices,
+//! testable with `cargo test` alone. `python` is the one thin binding layer (feature "python").
+
+pub mod error;
+pub mod registers;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
