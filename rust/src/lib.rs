@@ -8,3 +8,6 @@ pub mod registers;
 mod python;
 
 pub use error::{Error, Result};
+pub mod counter;
+pub mod energy;
+pub mod rocof;

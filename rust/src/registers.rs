@@ -30,7 +30,11 @@ impl DType {
             "uint64" => DType::U64,
             "float32" => DType::F32,
             "float64" => DType::F64,
-            other => return Err(input_err!("unknown dtype {other:?}, expected one of {DTYPE_NAMES}")),
+            other => {
+                return Err(input_err!(
+                    "unknown dtype {other:?}, expected one of {DTYPE_NAMES}"
+                ))
+            }
         })
     }
 
@@ -109,7 +113,10 @@ impl DType {
             _ => r < lo || r > hi,
         };
         if out_of_range {
-            return Err(input_err!("{raw} does not fit in {} (range {lo}..{hi})", self.name()));
+            return Err(input_err!(
+                "{raw} does not fit in {} (range {lo}..{hi})",
+                self.name()
+            ));
         }
         Ok(match self {
             DType::I16 => r as i16 as u16 as u64,
@@ -140,7 +147,9 @@ impl WordOrder {
             "BADC" => WordOrder::Badc,
             "DCBA" => WordOrder::Dcba,
             other => {
-                return Err(input_err!("unknown word order {other:?}, expected one of ABCD, CDAB, BADC, DCBA"))
+                return Err(input_err!(
+                    "unknown word order {other:?}, expected one of ABCD, CDAB, BADC, DCBA"
+                ))
             }
         })
     }
@@ -193,7 +202,11 @@ pub fn split_words(bits: u64, dtype: DType, order: WordOrder, out: &mut [u16]) {
     for i in 0..n {
         // word i in ABCD order is the i-th most significant 16 bits
         let w = (bits >> (16 * (n - 1 - i))) as u16;
-        let w = if order.swapped_bytes() { w.swap_bytes() } else { w };
+        let w = if order.swapped_bytes() {
+            w.swap_bytes()
+        } else {
+            w
+        };
         let pos = if order.reversed_words() { n - 1 - i } else { i };
         out[pos] = w;
     }
@@ -221,7 +234,13 @@ fn decode_loop<const W: usize, const REV: bool, const SWAP: bool>(
     }
 }
 
-fn decode_words<const W: usize>(regs: &[u16], out: &mut [f64], dtype: DType, order: WordOrder, scale: f64) {
+fn decode_words<const W: usize>(
+    regs: &[u16],
+    out: &mut [f64],
+    dtype: DType,
+    order: WordOrder,
+    scale: f64,
+) {
     match order {
         WordOrder::Abcd => decode_loop::<W, false, false>(regs, out, dtype, scale),
         WordOrder::Cdab => decode_loop::<W, true, false>(regs, out, dtype, scale),
@@ -287,7 +306,10 @@ impl Sentinel {
             "all_ones" => Sentinel::AllOnes,
             "zero" => Sentinel::Zero,
             other => {
-                let raw = if let Some(hex) = other.strip_prefix("0x").or_else(|| other.strip_prefix("0X")) {
+                let raw = if let Some(hex) = other
+                    .strip_prefix("0x")
+                    .or_else(|| other.strip_prefix("0X"))
+                {
                     u64::from_str_radix(hex, 16).ok()
                 } else {
                     other.parse::<u64>().ok()
@@ -308,7 +330,11 @@ impl Sentinel {
     #[inline]
     pub fn matches(self, bits: u64, dtype: DType) -> bool {
         let nbits = dtype.bits();
-        let mask = if nbits == 64 { u64::MAX } else { (1u64 << nbits) - 1 };
+        let mask = if nbits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << nbits) - 1
+        };
         match self {
             Sentinel::Min => bits == 1u64 << (nbits - 1),
             Sentinel::Max => bits == (1u64 << (nbits - 1)) - 1,
@@ -334,9 +360,15 @@ mod tests {
         assert_eq!(d(&[0x3039, 0x0000], DType::I32, WordOrder::Cdab), 12345.0);
         // ABB
         assert_eq!(d(&[0xFFFD, 0xB610], DType::I32, WordOrder::Abcd), -150000.0);
-        assert_eq!(d(&[0, 0, 0x0001, 0xE240], DType::U64, WordOrder::Abcd), 123456.0);
+        assert_eq!(
+            d(&[0, 0, 0x0001, 0xE240], DType::U64, WordOrder::Abcd),
+            123456.0
+        );
         // Siemens float64
-        assert_eq!(d(&[0x4132, 0xD687, 0, 0], DType::F64, WordOrder::Abcd), 1234567.0);
+        assert_eq!(
+            d(&[0x4132, 0xD687, 0, 0], DType::F64, WordOrder::Abcd),
+            1234567.0
+        );
         // SunSpec int16
         assert_eq!(d(&[0xC568], DType::I16, WordOrder::Abcd), -15000.0);
     }
@@ -370,12 +402,25 @@ mod tests {
             DType::F32,
             DType::F64,
         ];
-        let orders = [WordOrder::Abcd, WordOrder::Cdab, WordOrder::Badc, WordOrder::Dcba];
+        let orders = [
+            WordOrder::Abcd,
+            WordOrder::Cdab,
+            WordOrder::Badc,
+            WordOrder::Dcba,
+        ];
         for t in types {
             for o in orders {
-                let v = if t.is_signed() || t.is_float() { -1234.0 } else { 1234.0 };
+                let v = if t.is_signed() || t.is_float() {
+                    -1234.0
+                } else {
+                    1234.0
+                };
                 let words = encode_value(v, t, o, 0.5).unwrap();
-                assert_eq!(decode_values(&words, t, o, 0.5).unwrap(), vec![v], "{t:?} {o:?}");
+                assert_eq!(
+                    decode_values(&words, t, o, 0.5).unwrap(),
+                    vec![v],
+                    "{t:?} {o:?}"
+                );
             }
         }
     }

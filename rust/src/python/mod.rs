@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 mod decode;
+mod signal;
 
 create_exception!(
     gridtap,
@@ -69,7 +70,12 @@ fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
     obj.getattr("dtype")
         .and_then(|d| d.str())
         .map(|s| s.to_string())
-        .unwrap_or_else(|_| obj.get_type().name().map(|n| n.to_string()).unwrap_or_default())
+        .unwrap_or_else(|_| {
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        })
 }
 
 /// Call `f` with the words of a uint16 array of any shape (row-major) and its shape, without
@@ -131,5 +137,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     decode::register(m)?;
+    signal::register(m)?;
     Ok(())
 }

@@ -1,0 +1,7 @@
+//! Bindings for the signal-processing kernels (RoCoF, energy integration, counters).
+
+use pyo3::prelude::*;
+
+pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
