@@ -49,7 +49,11 @@ CHANNELS: tuple[ChannelSpec, ...] = (
     ChannelSpec("ReactivePower", "VAR", f"Net reactive power ({_Q}).", False, None),
     *_phased("ReactivePower", "VAR", f"Reactive power ({_Q})", True),
     ChannelSpec(
-        "ApparentPower", "VA", "Net apparent power: arithmetic sum of the phases' S, else √(P²+Q²).", False, None
+        "ApparentPower",
+        "VA",
+        "Net apparent power: arithmetic sum of the phases' S, else √(P²+Q²).",
+        False,
+        None,
     ),
     ChannelSpec(
         "PowerFactor", "", "Net power factor |P|/S, signed by P (IEC): + importing, − exporting.", False, None
@@ -63,7 +67,9 @@ CHANNELS: tuple[ChannelSpec, ...] = (
     ChannelSpec("EnergyNet", "kWh", "EnergyImport − EnergyExport.", False, None),
     ChannelSpec("ReactiveEnergyImport", "kVARh", "Inductive (lagging) reactive energy counter.", True, None),
     ChannelSpec("ReactiveEnergyExport", "kVARh", "Capacitive (leading) reactive energy counter.", True, None),
-    ChannelSpec("Timestamp", "s", "Time of the namespace's newest measurement (added by the DAL).", False, None),
+    ChannelSpec(
+        "Timestamp", "s", "Time of the namespace's newest measurement (added by the DAL).", False, None
+    ),
     # extras beyond the spec's table
     *_phased("Voltage", "V", "Line-to-line RMS voltage", True, ("L12", "L23", "L31")),
     *_phased("ApparentPower", "VA", "Apparent power", True),
@@ -98,7 +104,9 @@ BATTERY_CHANNELS: tuple[ChannelSpec, ...] = (
     ChannelSpec("SetActivePower", "W", f"Battery power setpoint ({_BAT_P}).", True, None),
     *_phased("SetActivePower", "W", f"Battery power setpoint ({_BAT_P})", True),
     ChannelSpec("MaxChargePower", "W", "Largest charging power the battery accepts now (≥ 0).", True, None),
-    ChannelSpec("MaxDischargePower", "W", "Largest discharging power the battery gives now (≥ 0).", True, None),
+    ChannelSpec(
+        "MaxDischargePower", "W", "Largest discharging power the battery gives now (≥ 0).", True, None
+    ),
     ChannelSpec("StateOfCharge", "%", "Battery state of charge.", True, None),
 )
 

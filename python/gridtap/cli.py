@@ -16,13 +16,17 @@ def _cmd_channels(args: argparse.Namespace) -> int:
         print(f"{kind}/ ({len(cat)} channels)")
         print(f"  {'channel':<24} {'unit':<6} {'phase':<5} {'opt':<3} description")
         for c in cat:
-            print(f"  {c.name:<24} {c.unit or '-':<6} {c.phase or '-':<5} {'yes' if c.optional else '':<3} {c.description}")
+            print(
+                f"  {c.name:<24} {c.unit or '-':<6} {c.phase or '-':<5} {'yes' if c.optional else '':<3} {c.description}"
+            )
         print()
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gridtap", description="grid/site meter layer for energy management systems")
+    p = argparse.ArgumentParser(
+        prog="gridtap", description="grid/site meter layer for energy management systems"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("channels", help="print the channel catalogue")
     c.add_argument("namespace", nargs="?", choices=sorted(DEVICE_CATALOGUES), help="one catalogue only")

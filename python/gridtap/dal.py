@@ -139,14 +139,18 @@ class Dal:
     def _make(self, channel: str, value: object, ts: float, quality: Quality) -> Reading:
         spec = channel_spec(channel)
         if spec.name == "Timestamp":
-            raise ChannelError(f"{channel} is added by the DAL from the readings' timestamps; it is not written")
+            raise ChannelError(
+                f"{channel} is added by the DAL from the readings' timestamps; it is not written"
+            )
         if not isinstance(quality, Quality):
             raise ValueTypeError(f"{channel}: quality must be a gridtap.Quality, got {quality!r}")
         if value is None or quality is Quality.ERROR:
             # An ERROR reading has no value; a missing value is never a number.
             return Reading(None, spec.unit, ts, Quality.ERROR)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ValueTypeError(f"{channel}: value must be a real number in {spec.unit or '1'}, got {value!r}")
+            raise ValueTypeError(
+                f"{channel}: value must be a real number in {spec.unit or '1'}, got {value!r}"
+            )
         v = float(value)
         if not math.isfinite(v):
             raise InvalidValueError(
@@ -172,7 +176,9 @@ class Dal:
             except Exception:
                 log.exception("DAL subscriber %r failed", sub.callback)
 
-    def write(self, channel: str, value: float | None, timestamp: float, quality: Quality = Quality.GOOD) -> None:
+    def write(
+        self, channel: str, value: float | None, timestamp: float, quality: Quality = Quality.GOOD
+    ) -> None:
         """Write one reading. `value=None` (or quality ERROR) stores an ERROR reading without value."""
         ts = _check_timestamp(channel, timestamp)
         self._apply([(channel, self._make(channel, value, ts, quality))])
