@@ -1,1 +1,694 @@
-//! (in progress)
+//! Rate of change of frequency (RoCoF) from a timestamped frequency series, and the definite-time
+//! loss-of-mains trip that grid codes put on it.
+//!
+//! The input is a frequency series as a meter or PMU reports it: any rate from 1 Hz polling to
+//! 1000 frames per second, timestamps that jitter, timestamps that are epoch seconds (~1.8e9) in
+//! float64. Two estimators:
+//!
+//! - least squares (the default): the slope of the straight line fitted to the samples of the last
+//!   `window` seconds. Its white-noise gain is √12·σ_f/(T·√N) against √2·σ_f/T for a two-point
+//!   difference, and it reports for the middle of its window (group delay window/2).
+//! - window average: (f_newest − f_oldest)/(t_newest − t_oldest) over the window, the grid codes'
+//!   "mean RoCoF over 1 s / 2 s"; exact on ramps.
+//!
+//! Both return NaN, never 0, until the history spans the window: a RoCoF of 0 is a measurement.
+
+use std::collections::VecDeque;
+
+use crate::error::Result;
+use crate::input_err;
+
+/// Share of the newest sample interval by which a sample may be older than `window` and still
+/// count as inside it. Polled timestamps jitter, and a window of exactly k sample periods must keep
+/// holding k + 1 samples instead of flickering between k and k + 1.
+const JITTER_SHARE: f64 = 0.25;
+
+/// Running sums are rebuilt from the window at least every this many samples (and at least once
+/// per window length), so rounding from adding and removing samples cannot accumulate.
+const MIN_REBASE_INTERVAL: usize = 8;
+
+/// The uncertainty of a difference of two float64 timestamps near `t`: epoch seconds (~1.8e9)
+/// resolve only about 0.24 µs, so "exactly 0.5 s apart" may compute as 0.49999976 s.
+#[inline]
+pub(crate) fn time_resolution(t: f64) -> f64 {
+    4.0 * f64::EPSILON * t.abs()
+}
+
+/// Check a chunk's timestamps before any of it is used: finite and strictly increasing, also
+/// past `last`, the newest timestamp already accepted. Shared by the streaming kernels.
+pub fn check_timestamps(last: Option<f64>, ts: &[f64]) -> Result<()> {
+    let mut prev = last.unwrap_or(f64::NEG_INFINITY);
+    for (i, &t) in ts.iter().enumerate() {
+        // one combined test per sample; the detailed diagnosis only runs on failure
+        if !(t > prev && t.is_finite()) {
+            if !t.is_finite() {
+                return Err(input_err!(
+                    "timestamps[{i}] is {t}; expected finite epoch seconds"
+                ));
+            }
+            return Err(if i == 0 {
+                input_err!(
+                    "timestamps[0] = {t} is not after the last accepted timestamp {prev}; \
+                     timestamps must be strictly increasing across updates"
+                )
+            } else {
+                input_err!(
+                    "timestamps[{i}] = {t} is not after timestamps[{}] = {prev}; \
+                     timestamps must be strictly increasing",
+                    i - 1
+                )
+            });
+        }
+        prev = t;
+    }
+    Ok(())
+}
+
+/// Check that a series has one value per timestamp.
+pub fn check_length(n_timestamps: usize, values: &[f64], name: &str) -> Result<()> {
+    if values.len() != n_timestamps {
+        return Err(input_err!(
+            "{name} has {} values but timestamps has {n_timestamps}; expected one value per timestamp",
+            values.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Check that every value is finite (missing samples must be dropped, not passed as NaN).
+pub fn check_finite(values: &[f64], name: &str) -> Result<()> {
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(input_err!(
+            "{name}[{i}] is {}; expected finite values (drop missing samples, with their timestamps)",
+            values[i]
+        ));
+    }
+    Ok(())
+}
+
+/// Timestamps, length and finiteness of a timestamped series chunk, in that order.
+pub fn check_series(last: Option<f64>, ts: &[f64], values: &[f64], name: &str) -> Result<()> {
+    check_length(ts.len(), values, name)?;
+    check_timestamps(last, ts)?;
+    check_finite(values, name)
+}
+
+/// How the RoCoF is estimated from the samples inside the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RocofMethod {
+    /// Least-squares slope of frequency against time over the window.
+    LeastSquares,
+    /// (f_newest − f_oldest) / (t_newest − t_oldest): the grid codes' mean RoCoF over a window.
+    WindowAverage,
+}
+
+impl RocofMethod {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "least_squares" => Ok(RocofMethod::LeastSquares),
+            "window_average" => Ok(RocofMethod::WindowAverage),
+            other => Err(input_err!(
+                "unknown RoCoF method {other:?}, expected \"least_squares\" or \"window_average\""
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RocofMethod::LeastSquares => "least_squares",
+            RocofMethod::WindowAverage => "window_average",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RocofConfig {
+    /// Seconds of history the estimate spans (EN 50549 and GB loss-of-mains: 0.5 s).
+    pub window: f64,
+    pub method: RocofMethod,
+    /// Time constant (s) of a first-order smoothing stage after the estimator; 0 = off.
+    pub smoothing: f64,
+}
+
+impl Default for RocofConfig {
+    fn default() -> Self {
+        RocofConfig {
+            window: 0.5,
+            method: RocofMethod::LeastSquares,
+            smoothing: 0.0,
+        }
+    }
+}
+
+/// Sums of x = t − t_ref and y = f − f_ref over the window, for the least-squares slope.
+/// Working relative to a reference sample keeps epoch timestamps out of every sum, and makes a
+/// constant frequency give y = 0 exactly, hence a slope of exactly 0.
+#[derive(Clone, Debug, Default)]
+struct SlopeSums {
+    t_ref: f64,
+    f_ref: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    sxy: f64,
+    since_rebase: usize,
+}
+
+impl SlopeSums {
+    #[inline]
+    fn add(&mut self, t: f64, f: f64) {
+        let x = t - self.t_ref;
+        let y = f - self.f_ref;
+        self.sx += x;
+        self.sy += y;
+        self.sxx += x * x;
+        self.sxy += x * y;
+    }
+
+    #[inline]
+    fn remove(&mut self, t: f64, f: f64) {
+        // the same x and y as when the sample was added: the reference has not moved since, or
+        // the sums were rebuilt without it
+        let x = t - self.t_ref;
+        let y = f - self.f_ref;
+        self.sx -= x;
+        self.sy -= y;
+        self.sxx -= x * x;
+        self.sxy -= x * y;
+    }
+
+    /// Rebuild the sums from the window, relative to its oldest sample.
+    fn rebase(&mut self, samples: &VecDeque<(f64, f64)>) {
+        let (t_ref, f_ref) = samples.front().copied().unwrap_or((0.0, 0.0));
+        *self = SlopeSums {
+            t_ref,
+            f_ref,
+            ..SlopeSums::default()
+        };
+        for &(t, f) in samples {
+            self.add(t, f);
+        }
+    }
+
+    #[inline]
+    fn slope(&self, n: usize) -> f64 {
+        let mean_x = self.sx / n as f64;
+        let sxx_c = self.sxx - self.sx * mean_x;
+        let sxy_c = self.sxy - self.sy * mean_x;
+        if sxx_c > 0.0 {
+            sxy_c / sxx_c
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// Streaming RoCoF estimator. Feed it chunks of any size: the output is bit-identical for any
+/// chunking of the same samples.
+#[derive(Clone, Debug)]
+pub struct RocofEstimator {
+    cfg: RocofConfig,
+    /// (timestamp, frequency) of the samples inside the window, oldest first.
+    samples: VecDeque<(f64, f64)>,
+    sums: SlopeSums,
+    first_t: Option<f64>,
+    /// Latched once the history spans the window.
+    ready: bool,
+    smoothed: Option<f64>,
+}
+
+impl RocofEstimator {
+    pub fn new(cfg: RocofConfig) -> Result<Self> {
+        if !(cfg.window.is_finite() && cfg.window > 0.0) {
+            return Err(input_err!(
+                "RoCoF window is {} s; expected a finite number of seconds > 0 (e.g. 0.5)",
+                cfg.window
+            ));
+        }
+        if !(cfg.smoothing.is_finite() && cfg.smoothing >= 0.0) {
+            return Err(input_err!(
+                "RoCoF smoothing time constant is {} s; expected a finite number >= 0 (0 = off)",
+                cfg.smoothing
+            ));
+        }
+        Ok(RocofEstimator {
+            cfg,
+            samples: VecDeque::new(),
+            sums: SlopeSums::default(),
+            first_t: None,
+            ready: false,
+            smoothed: None,
+        })
+    }
+
+    pub fn config(&self) -> &RocofConfig {
+        &self.cfg
+    }
+
+    /// Seconds between the newest sample used and the instant the estimate stands for: window/2
+    /// for both methods (nominal: the middle of the window), plus the smoothing time constant.
+    pub fn group_delay(&self) -> f64 {
+        self.cfg.window / 2.0 + self.cfg.smoothing
+    }
+
+    pub fn last_timestamp(&self) -> Option<f64> {
+        self.samples.back().map(|s| s.0)
+    }
+
+    /// One sample. The caller guarantees `t` finite and after the previous sample's, `f` finite
+    /// (`update` checks that). Returns the RoCoF in Hz/s, or NaN until the history spans the window.
+    pub fn step(&mut self, t: f64, f: f64) -> f64 {
+        let least_squares = self.cfg.method == RocofMethod::LeastSquares;
+        let prev_t = self.last_timestamp();
+        if self.samples.is_empty() {
+            self.first_t = Some(t);
+            self.sums.t_ref = t;
+            self.sums.f_ref = f;
+        }
+        self.samples.push_back((t, f));
+        if least_squares {
+            self.sums.add(t, f);
+        }
+
+        let dt = prev_t.map_or(0.0, |p| t - p);
+        let slack = JITTER_SHARE * dt.min(self.cfg.window) + time_resolution(t);
+        let oldest_allowed = self.cfg.window + slack;
+        // at least two samples stay, so that 1 Hz polling with a 0.5 s window still has a slope
+        while self.samples.len() > 2 {
+            let (t0, f0) = self.samples[0];
+            if t - t0 <= oldest_allowed {
+                break;
+            }
+            self.samples.pop_front();
+            if least_squares {
+                self.sums.remove(t0, f0);
+            }
+        }
+        if !self.ready {
+            let first = self.first_t.unwrap_or(t);
+            self.ready = self.samples.len() >= 2 && t - first >= self.cfg.window - slack;
+        }
+
+        let n = self.samples.len();
+        let raw = if least_squares {
+            self.sums.since_rebase += 1;
+            let span = t - self.samples[0].0;
+            let offset = self.samples[0].0 - self.sums.t_ref;
+            // rebuild once per window length (amortised O(1)), or when the reference has fallen far
+            // behind the window (after a gap), where the centred sums would lose digits
+            if self.sums.since_rebase >= n.max(MIN_REBASE_INTERVAL) || offset > 4.0 * span {
+                self.sums.rebase(&self.samples);
+            }
+            if self.ready {
+                self.sums.slope(n)
+            } else {
+                f64::NAN
+            }
+        } else if self.ready {
+            let (t0, f0) = self.samples[0];
+            (f - f0) / (t - t0)
+        } else {
+            f64::NAN
+        };
+
+        if self.cfg.smoothing > 0.0 && !raw.is_nan() {
+            let s = match self.smoothed {
+                // first-order lag discretised with the actual interval, so jitter and gaps are
+                // handled: alpha = 1 − exp(−dt/tau)
+                Some(s) => s + (-(-dt / self.cfg.smoothing).exp_m1()) * (raw - s),
+                None => raw,
+            };
+            self.smoothed = Some(s);
+            s
+        } else {
+            raw
+        }
+    }
+
+    /// A chunk of samples: checked as a whole first (lengths, timestamps finite and increasing,
+    /// also past the last accepted one, frequencies finite); on error nothing changes.
+    pub fn update(&mut self, ts: &[f64], fs: &[f64]) -> Result<Vec<f64>> {
+        check_series(self.last_timestamp(), ts, fs, "frequency")?;
+        Ok(ts.iter().zip(fs).map(|(&t, &f)| self.step(t, f)).collect())
+    }
+}
+
+/// Definite-time loss-of-mains protection on a RoCoF series: trips when |RoCoF| ≥ threshold has
+/// held continuously for at least `delay` seconds (GB: 1 Hz/s, 500 ms). "Over a window" is the
+/// estimator's business; "for a delay" is this one's.
+#[derive(Clone, Debug)]
+pub struct RocofTrip {
+    threshold: f64,
+    delay: f64,
+    /// Timestamp of the first sample of the current run of samples at or above the threshold.
+    above_since: Option<f64>,
+    last_t: Option<f64>,
+    trip_time: Option<f64>,
+}
+
+impl RocofTrip {
+    pub fn new(threshold: f64, delay: f64) -> Result<Self> {
+        if !(threshold.is_finite() && threshold > 0.0) {
+            return Err(input_err!(
+                "RoCoF trip threshold is {threshold} Hz/s; expected a finite value > 0 (e.g. 1.0)"
+            ));
+        }
+        if !(delay.is_finite() && delay >= 0.0) {
+            return Err(input_err!(
+                "RoCoF trip delay is {delay} s; expected a finite value >= 0 (e.g. 0.5)"
+            ));
+        }
+        Ok(RocofTrip {
+            threshold,
+            delay,
+            above_since: None,
+            last_t: None,
+            trip_time: None,
+        })
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    pub fn delay(&self) -> f64 {
+        self.delay
+    }
+
+    /// One sample (caller guarantees `t` finite and increasing). NaN (no estimate) breaks the
+    /// persistence. Returns whether the trip condition holds at this sample.
+    pub fn step(&mut self, t: f64, rocof: f64) -> bool {
+        self.last_t = Some(t);
+        if rocof.abs() >= self.threshold {
+            let start = *self.above_since.get_or_insert(t);
+            let holds = t - start >= self.delay - time_resolution(t);
+            if holds && self.trip_time.is_none() {
+                self.trip_time = Some(t);
+            }
+            holds
+        } else {
+            self.above_since = None;
+            false
+        }
+    }
+
+    /// A chunk: timestamps finite and increasing, RoCoF finite or NaN; on error nothing changes.
+    pub fn update(&mut self, ts: &[f64], rocof: &[f64]) -> Result<Vec<bool>> {
+        check_length(ts.len(), rocof, "rocof")?;
+        check_timestamps(self.last_t, ts)?;
+        if let Some(i) = rocof.iter().position(|r| r.is_infinite()) {
+            return Err(input_err!(
+                "rocof[{i}] is {}; expected finite values, or NaN where there is no estimate",
+                rocof[i]
+            ));
+        }
+        Ok(ts
+            .iter()
+            .zip(rocof)
+            .map(|(&t, &r)| self.step(t, r))
+            .collect())
+    }
+
+    /// Latched: true from the first trip until `reset`.
+    pub fn tripped(&self) -> bool {
+        self.trip_time.is_some()
+    }
+
+    /// Timestamp of the sample at which it first tripped (since the last reset).
+    pub fn trip_time(&self) -> Option<f64> {
+        self.trip_time
+    }
+
+    pub fn last_timestamp(&self) -> Option<f64> {
+        self.last_t
+    }
+
+    /// Clear the latch. A condition that is still persisting keeps its start time, so it trips
+    /// again at the next sample, as a relay reset during the event would.
+    pub fn reset(&mut self) {
+        self.trip_time = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: f64 = 1.8e9;
+
+    fn ls(window: f64) -> RocofEstimator {
+        RocofEstimator::new(RocofConfig {
+            window,
+            ..RocofConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn grid(fs: f64, n: usize) -> Vec<f64> {
+        (0..n).map(|k| T0 + k as f64 / fs).collect()
+    }
+
+    /// Deterministic pseudo-random numbers in [0, 1) for jitter and noise (xorshift).
+    fn rng(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed.max(1);
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    #[test]
+    fn constant_frequency_is_exactly_zero() {
+        let mut r = rng(7);
+        let ts: Vec<f64> = (0..5000)
+            .map(|k| T0 + k as f64 * 0.02 + 0.004 * (r() - 0.5))
+            .collect();
+        let fs = vec![50.987_654_321; ts.len()];
+        let out = ls(0.5).update(&ts, &fs).unwrap();
+        assert!(out[..20].iter().all(|v| v.is_nan()));
+        assert!(
+            out[30..].iter().all(|&v| v.abs() <= 1e-9),
+            "{:?}",
+            &out[30..40]
+        );
+    }
+
+    #[test]
+    fn nan_until_window_is_spanned() {
+        let ts = grid(10.0, 10);
+        let fs: Vec<f64> = ts.iter().map(|t| 50.0 + 0.5 * (t - T0)).collect();
+        let out = ls(0.5).update(&ts, &fs).unwrap();
+        // samples 0..=4 span 0.4 s; sample 5 is the first whose history spans 0.5 s
+        assert!(out[..5].iter().all(|v| v.is_nan()));
+        assert!(out[5..].iter().all(|v| (v - 0.5).abs() < 1e-6), "{out:?}");
+    }
+
+    #[test]
+    fn one_hertz_polling_with_half_second_window() {
+        let ts = grid(1.0, 5);
+        let fs = [50.0, 50.1, 50.3, 50.3, 50.0];
+        let out = ls(0.5).update(&ts, &fs).unwrap();
+        assert!(out[0].is_nan());
+        let want = [0.1, 0.2, 0.0, -0.3];
+        for (o, w) in out[1..].iter().zip(want) {
+            assert!((o - w).abs() < 1e-12, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn ramp_exact_at_1000_fps_and_window_holds_501_samples() {
+        let ts = grid(1000.0, 3000);
+        let fs: Vec<f64> = ts.iter().map(|t| 50.0 - 1.0 * (t - T0)).collect();
+        let mut est = ls(0.5);
+        let out = est.update(&ts, &fs).unwrap();
+        assert_eq!(est.samples.len(), 501);
+        for v in &out[500..] {
+            assert!((v + 1.0).abs() < 1e-6, "{v}");
+        }
+    }
+
+    #[test]
+    fn matches_two_pass_least_squares_after_gaps_and_jitter() {
+        let mut r = rng(99);
+        let mut t = T0;
+        let mut ts = Vec::new();
+        for k in 0..4000 {
+            t += if k % 997 == 0 {
+                50.0
+            } else {
+                0.01 + 0.004 * r()
+            };
+            ts.push(t);
+        }
+        let fs: Vec<f64> = ts
+            .iter()
+            .map(|t| 50.0 + 0.2 * ((t - T0) * 0.7).sin() + 0.001 * r())
+            .collect();
+        let mut est = ls(0.3);
+        for (i, (&t, &f)) in ts.iter().zip(&fs).enumerate() {
+            let got = est.step(t, f);
+            // reference: a fresh two-pass fit over the samples the estimator holds
+            let w: Vec<(f64, f64)> = est.samples.iter().copied().collect();
+            let xm = w.iter().map(|s| s.0 - T0).sum::<f64>() / w.len() as f64;
+            let ym = w.iter().map(|s| s.1).sum::<f64>() / w.len() as f64;
+            let num: f64 = w.iter().map(|s| (s.0 - T0 - xm) * (s.1 - ym)).sum();
+            let den: f64 = w.iter().map(|s| (s.0 - T0 - xm).powi(2)).sum();
+            if i >= 40 {
+                let want = num / den;
+                assert!(
+                    (got - want).abs() <= 1e-7 * (1.0 + want.abs()),
+                    "sample {i}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn chunking_is_bit_identical() {
+        let mut r = rng(3);
+        let ts: Vec<f64> = (0..3000)
+            .map(|k| T0 + k as f64 * 0.001 + 0.0002 * r())
+            .collect();
+        let fs: Vec<f64> = ts.iter().map(|_| 50.0 + 0.01 * r()).collect();
+        for method in [RocofMethod::LeastSquares, RocofMethod::WindowAverage] {
+            let cfg = RocofConfig {
+                window: 0.5,
+                method,
+                smoothing: 0.05,
+            };
+            let whole = RocofEstimator::new(cfg.clone())
+                .unwrap()
+                .update(&ts, &fs)
+                .unwrap();
+            let mut est = RocofEstimator::new(cfg).unwrap();
+            let mut pieces = Vec::new();
+            let mut i = 0;
+            for size in [1, 7, 500, 2, 1333].iter().cycle() {
+                if i >= ts.len() {
+                    break;
+                }
+                let j = (i + size).min(ts.len());
+                pieces.extend(est.update(&ts[i..j], &fs[i..j]).unwrap());
+                i = j;
+            }
+            assert_eq!(whole.len(), pieces.len());
+            for (a, b) in whole.iter().zip(&pieces) {
+                assert_eq!(a.to_bits(), b.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn window_average_is_exact_on_ramps() {
+        let mut r = rng(5);
+        let ts: Vec<f64> = (0..400)
+            .map(|k| T0 + k as f64 * 0.05 + 0.01 * r())
+            .collect();
+        let fs: Vec<f64> = ts.iter().map(|t| 50.0 + 0.8 * (t - T0)).collect();
+        let mut est = RocofEstimator::new(RocofConfig {
+            window: 1.0,
+            method: RocofMethod::WindowAverage,
+            smoothing: 0.0,
+        })
+        .unwrap();
+        let out = est.update(&ts, &fs).unwrap();
+        assert!(out[0].is_nan());
+        for v in &out[25..] {
+            assert!((v - 0.8).abs() < 1e-6, "{v}");
+        }
+    }
+
+    #[test]
+    fn smoothing_tracks_a_constant_and_adds_its_delay() {
+        let cfg = RocofConfig {
+            window: 0.2,
+            method: RocofMethod::LeastSquares,
+            smoothing: 0.3,
+        };
+        let mut est = RocofEstimator::new(cfg).unwrap();
+        assert!((est.group_delay() - 0.4).abs() < 1e-15);
+        let ts = grid(50.0, 500);
+        let fs: Vec<f64> = ts.iter().map(|t| 50.0 + 0.25 * (t - T0)).collect();
+        let out = est.update(&ts, &fs).unwrap();
+        assert!((out[499] - 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bad_chunks_change_nothing() {
+        let mut est = ls(0.5);
+        est.update(&[T0, T0 + 0.1], &[50.0, 50.0]).unwrap();
+        let before = est.clone();
+        let cases: [(&[f64], &[f64]); 5] = [
+            (&[T0 + 0.2, T0 + 0.2], &[50.0, 50.0]),
+            (&[T0 + 0.1], &[50.0]),
+            (&[T0 + 0.2, f64::NAN], &[50.0, 50.0]),
+            (&[T0 + 0.2, T0 + 0.3], &[50.0, f64::INFINITY]),
+            (&[T0 + 0.2, T0 + 0.3], &[50.0]),
+        ];
+        for (ts, fs) in cases {
+            let err = est.update(ts, fs).unwrap_err();
+            assert!(!err.to_string().is_empty());
+            assert_eq!(est.samples, before.samples);
+        }
+        assert!(est.update(&[T0 + 0.2], &[50.0]).is_ok());
+    }
+
+    #[test]
+    fn config_is_validated() {
+        for w in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(RocofEstimator::new(RocofConfig {
+                window: w,
+                ..RocofConfig::default()
+            })
+            .is_err());
+        }
+        assert!(RocofEstimator::new(RocofConfig {
+            smoothing: -0.1,
+            ..RocofConfig::default()
+        })
+        .is_err());
+        assert!(RocofMethod::parse("median").is_err());
+        assert_eq!(
+            RocofMethod::parse("window_average").unwrap().name(),
+            "window_average"
+        );
+    }
+
+    #[test]
+    fn trip_needs_the_delay_and_latches() {
+        let mut trip = RocofTrip::new(1.0, 0.5).unwrap();
+        let ts = grid(10.0, 30);
+        // above threshold for 0.3 s (samples 2..=5), then for 0.8 s (samples 10..=18)
+        let r: Vec<f64> = (0..30)
+            .map(|k| match k {
+                2..=5 => 1.2,
+                10..=18 => -1.5,
+                _ => 0.1,
+            })
+            .collect();
+        let out = trip.update(&ts, &r).unwrap();
+        assert!(out[..15].iter().all(|&b| !b));
+        assert!(out[15..=18].iter().all(|&b| b));
+        assert!(!out[19]);
+        assert!(trip.tripped());
+        assert_eq!(trip.trip_time(), Some(ts[15]));
+        trip.reset();
+        assert!(!trip.tripped());
+        assert_eq!(trip.trip_time(), None);
+    }
+
+    #[test]
+    fn nan_breaks_persistence_and_infinity_is_refused() {
+        let mut trip = RocofTrip::new(1.0, 0.2).unwrap();
+        let ts = grid(10.0, 6);
+        let out = trip
+            .update(&ts, &[2.0, 2.0, f64::NAN, 2.0, 2.0, 2.0])
+            .unwrap();
+        assert_eq!(out, [false, false, false, false, false, true]);
+        assert!(trip.update(&[T0 + 1.0], &[f64::INFINITY]).is_err());
+        assert!(RocofTrip::new(0.0, 0.5).is_err());
+        assert!(RocofTrip::new(1.0, -0.5).is_err());
+    }
+}
