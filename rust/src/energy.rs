@@ -165,6 +165,14 @@ impl PhaseEnergyIntegrator {
         })
     }
 
+    pub fn max_gap(&self) -> f64 {
+        self.max_gap
+    }
+
+    pub fn compensated(&self) -> bool {
+        self.compensated
+    }
+
     pub fn phases(&self) -> &[EnergyIntegrator] {
         &self.phases
     }
