@@ -25,3 +25,160 @@ def encode_value(
     """The registers holding `value / scale` in `dtype` and `word_order`; error if it does not fit."""
 
 def _panic_for_test() -> None: ...
+
+# ---- signal-processing kernels (RoCoF, loss-of-mains trip, energy, counters): begin ----
+
+class RocofEstimator:
+    """Streaming rate of change of frequency (Hz/s) from a timestamped frequency series.
+
+    Works at any rate from 1 Hz polling to 1000 frames/s, with jittered epoch timestamps.
+    Output is bit-identical for any chunking of the same samples.
+
+    method:
+      "least_squares" (default): slope of the least-squares line through the samples of the last
+        `window` seconds (always at least the last 2 samples). Noise σ ≈ σ_f/sqrt(Σ(t − t̄)²).
+      "window_average": (f_newest − f_oldest)/(t_newest − t_oldest) over the window, the grid
+        codes' "mean RoCoF over 1 s / 2 s"; exact on ramps.
+    A sample belongs to the window while its age is at most window + 1/4 of the newest sample
+    interval (so a window of k sample periods keeps k + 1 samples despite jitter).
+    smoothing: time constant (s) of an optional first-order lag after the estimator (0 = off),
+      discretised with the actual sample interval.
+
+    Output is NaN (never 0) until the history spans the window. The estimate returned with the
+    sample at time t stands for time t − group_delay (the middle of the window): compare it with
+    the true RoCoF there, as IEEE C37.118 aligns estimates with their reported timestamps.
+    """
+
+    def __init__(
+        self, window: float = 0.5, method: str = "least_squares", smoothing: float = 0.0
+    ) -> None: ...
+    def update(
+        self, timestamps: npt.NDArray[np.float64], frequency: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """RoCoF (Hz/s) for each sample. timestamps: epoch seconds, finite, strictly increasing
+        (also past the previous chunk); frequency: Hz, finite; both 1-D float64 of equal length.
+        Raises InputError (a ValueError) and changes nothing on bad input."""
+    @property
+    def window(self) -> float: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def smoothing(self) -> float: ...
+    @property
+    def group_delay(self) -> float:
+        """Seconds from the newest sample to the instant the estimate stands for: window/2 + smoothing."""
+    @property
+    def last_timestamp(self) -> float | None: ...
+
+class RocofTrip:
+    """Definite-time loss-of-mains trip on a RoCoF series: trips when |RoCoF| >= threshold (Hz/s)
+    has held continuously for at least `delay` seconds (GB: 1 Hz/s for 500 ms). NaN (no estimate)
+    breaks the persistence. The trip latches until reset()."""
+
+    def __init__(self, threshold: float, delay: float) -> None: ...
+    def update(
+        self, timestamps: npt.NDArray[np.float64], rocof: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether the trip condition holds at each sample. rocof: finite or NaN."""
+    def reset(self) -> None:
+        """Clear the latch. A condition still persisting keeps its start time and trips again."""
+    @property
+    def tripped(self) -> bool: ...
+    @property
+    def trip_time(self) -> float | None:
+        """Timestamp of the sample at which it first tripped since the last reset, else None."""
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def delay(self) -> float: ...
+    @property
+    def last_timestamp(self) -> float | None: ...
+
+class EnergyIntegrator:
+    """Import/export energy integrated from power: trapezoids (exact on linear ramps), import
+    (p > 0) and export (p < 0) accumulated separately, an interval whose power changes sign split
+    at the interpolated zero crossing. Intervals longer than `max_gap` seconds are not integrated
+    but counted (gap_count, gap_seconds). compensated=True uses Neumaier-compensated sums.
+    Results are bit-identical for any chunking.
+
+    With 2-D power (samples × phases) each phase has its own accumulator (phase-wise accounting,
+    as per-phase registers do); import_kwh/export_kwh are the sums over the phases.
+    """
+
+    def __init__(self, max_gap: float = 60.0, compensated: bool = True) -> None: ...
+    def update(
+        self,
+        timestamps: npt.NDArray[np.float64],
+        power_w: npt.NDArray[np.float64],
+        reactive_var: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """Integrate a chunk. power_w (W, + import) is 1-D (total) or 2-D (samples × phases), the
+        phase count fixed by the first chunk; reactive_var (VAR, + inductive), if given, has the
+        same shape. Everything is checked before anything accumulates: on InputError nothing
+        changes."""
+    @property
+    def import_kwh(self) -> float: ...
+    @property
+    def export_kwh(self) -> float: ...
+    @property
+    def import_kwh_phases(self) -> list[float]: ...
+    @property
+    def export_kwh_phases(self) -> list[float]: ...
+    @property
+    def reactive_import_kvarh(self) -> float:
+        """Integrated from positive (inductive) reactive power."""
+    @property
+    def reactive_export_kvarh(self) -> float:
+        """Integrated from negative (capacitive) reactive power."""
+    @property
+    def gap_count(self) -> int: ...
+    @property
+    def gap_seconds(self) -> float: ...
+    @property
+    def max_gap(self) -> float: ...
+    @property
+    def compensated(self) -> bool: ...
+    @property
+    def last_timestamp(self) -> float | None: ...
+
+class CounterTracker:
+    """Keeps a published energy counter monotonic over wraps, resets and restarts.
+
+    bits (16, 32, 64 or None) and scale give the raw counter's span 2**bits * scale in value units.
+    A drop is a wrap when the wrapped increment is at most max_increment (default span/16); any
+    other drop is a reset: flagged, and the published counter holds its value, then advances with
+    the new raw increments. The published counter starts at the first raw value.
+
+    Events are uint8 codes: NONE = 0, FIRST = 1, WRAP = 2, RESET = 3 (names in EVENT_NAMES).
+    """
+
+    NONE: int
+    FIRST: int
+    WRAP: int
+    RESET: int
+    EVENT_NAMES: tuple[str, str, str, str]
+
+    def __init__(
+        self, bits: int | None = None, scale: float = 1.0, max_increment: float | None = None
+    ) -> None: ...
+    def update(
+        self, values: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
+        """(published counter, event code) for each raw value (finite, >= 0, below the span)."""
+    def state(self) -> dict[str, float | int | None]:
+        """Everything needed to continue after a restart: published, last_raw, max_increment,
+        bits, scale (JSON-serialisable)."""
+    @staticmethod
+    def from_state(state: dict[str, float | int | None]) -> CounterTracker:
+        """Continue from state(); the dict is checked. After a restart, a raw value lower than the
+        saved last_raw is a reset (or a wrap, if plausible)."""
+    @property
+    def published(self) -> float | None: ...
+    @property
+    def bits(self) -> int | None: ...
+    @property
+    def scale(self) -> float: ...
+    @property
+    def modulus(self) -> float | None: ...
+
+# ---- signal-processing kernels: end ----
