@@ -8,6 +8,9 @@ pub mod registers;
 mod python;
 
 pub use error::{Error, Result};
+pub mod channel;
 pub mod counter;
 pub mod energy;
+pub mod pipeline;
+pub mod profile;
 pub mod rocof;

@@ -105,8 +105,8 @@ impl DType {
             DType::I32 => (i32::MIN as f64, i32::MAX as f64),
             DType::U32 => (0.0, u32::MAX as f64),
             // 2^63 and 2^64 are exact in f64; the upper bounds are exclusive.
-            DType::I64 => (-9.223372036854775808e18, 9.223372036854775807e18),
-            _ => (0.0, 1.8446744073709551615e19),
+            DType::I64 => (-(2f64.powi(63)), 2f64.powi(63)),
+            _ => (0.0, 2f64.powi(64)),
         };
         let out_of_range = match self {
             DType::I64 | DType::U64 => r < lo || r >= hi,

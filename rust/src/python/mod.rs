@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 mod decode;
+mod pipeline;
 mod signal;
 
 create_exception!(
@@ -138,5 +139,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     decode::register(m)?;
     signal::register(m)?;
+    pipeline::register(m)?;
     Ok(())
 }

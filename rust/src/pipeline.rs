@@ -1,0 +1,367 @@
+//! Frame → standard channels: decode, sign normalisation, per-phase aggregation, RoCoF and energy.
+//!
+//! `normalize` is the stateless part (one frame in, channel values out). `MeterPipeline` adds the
+//! streaming state: a RoCoF estimator where the meter has no RoCoF register, an energy integrator
+//! where it has no counters, and counter trackers that keep meter counters monotonic. Invalid
+//! values are NaN; every stage passes NaN through and never turns it into a number.
+
+use crate::channel::{
+    self, E_EXP, E_IMP, E_NET, FREQ, IMBALANCE, NCH, P, PF, PF_L, P_L, Q, Q_L, RE_EXP, RE_IMP,
+    ROCOF, S, S_L,
+};
+use crate::counter::{CounterEvent, CounterTracker};
+use crate::energy::EnergyIntegrator;
+use crate::error::Result;
+use crate::input_err;
+use crate::profile::{ApparentMode, CompiledProfile};
+use crate::rocof::{RocofConfig, RocofEstimator};
+
+/// PF = P/S: signed by P (IEC), magnitude |P|/S. With no S, a meter's PF register gives the
+/// magnitude only; its sign conventions differ between vendors, so the sign comes from P.
+#[inline]
+fn power_factor(p: f64, s: Option<f64>, meter_pf: f64) -> f64 {
+    match s {
+        Some(s) if s > 0.0 => (p / s).clamp(-1.0, 1.0),
+        // an idle meter: no current, nothing to correct
+        Some(s) if s == 0.0 && p == 0.0 => 1.0,
+        Some(_) => f64::NAN,
+        None => {
+            let m = meter_pf.abs();
+            if m > 1.0 {
+                f64::NAN
+            } else if p < 0.0 {
+                -m
+            } else {
+                m
+            }
+        }
+    }
+}
+
+/// Decode one frame and bring it to the standard convention, with the stateless aggregates.
+/// `block_ok[i] == false` marks block i as not read (its fields become invalid).
+pub fn normalize(
+    p: &CompiledProfile,
+    frame: &[u16],
+    block_ok: Option<&[bool]>,
+    invert: bool,
+    v: &mut [f64; NCH],
+) {
+    v.fill(f64::NAN);
+    let mut seen = [false; NCH];
+    for f in &p.fields {
+        let ok = block_ok.is_none_or(|b| b[f.block]);
+        let x = if ok { f.read(frame) } else { f64::NAN };
+        // several fields of one channel add up (SunSpec reactive energy = Q1 + Q2 counters)
+        v[f.channel] = if seen[f.channel] { v[f.channel] + x } else { x };
+        seen[f.channel] = true;
+    }
+    if invert {
+        // a reversed CT: active and reactive power flip, import and export counters swap
+        for ch in [
+            P, P_L[0], P_L[1], P_L[2], Q, Q_L[0], Q_L[1], Q_L[2], PF, PF_L[0], PF_L[1], PF_L[2],
+        ] {
+            v[ch] = -v[ch];
+        }
+        v.swap(E_IMP, E_EXP);
+        v.swap(RE_IMP, RE_EXP);
+    }
+    let m = &p.from_meter;
+    if !m[P] && p.available[P] {
+        v[P] = (0..3).filter(|&i| m[P_L[i]]).map(|i| v[P_L[i]]).sum();
+    }
+    if !m[Q] && p.available[Q] {
+        v[Q] = (0..3).filter(|&i| m[Q_L[i]]).map(|i| v[Q_L[i]]).sum();
+    }
+    for i in 0..3 {
+        if !m[S_L[i]] && p.available[S_L[i]] {
+            v[S_L[i]] = v[P_L[i]].hypot(v[Q_L[i]]);
+        }
+    }
+    if p.available[S] {
+        match p.apparent {
+            ApparentMode::Arithmetic => {
+                v[S] = (0..3).filter(|&i| m[P_L[i]]).map(|i| v[S_L[i]]).sum()
+            }
+            ApparentMode::Vector => v[S] = v[P].hypot(v[Q]),
+            ApparentMode::Meter => {}
+        }
+    }
+    for i in 0..3 {
+        if p.available[PF_L[i]] {
+            let s = p.available[S_L[i]].then_some(v[S_L[i]]);
+            v[PF_L[i]] = power_factor(v[P_L[i]], s, v[PF_L[i]]);
+        }
+    }
+    if p.available[PF] {
+        let s = p.available[S].then_some(v[S]);
+        v[PF] = power_factor(v[P], s, v[PF]);
+    }
+    if p.available[IMBALANCE] {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for i in (0..3).filter(|&i| m[P_L[i]]) {
+            lo = lo.min(v[P_L[i]]);
+            hi = hi.max(v[P_L[i]]);
+        }
+        let any_nan = (0..3).any(|i| m[P_L[i]] && v[P_L[i]].is_nan());
+        v[IMBALANCE] = if any_nan { f64::NAN } else { hi - lo };
+    }
+    if p.meter_energy {
+        v[E_NET] = v[E_IMP] - v[E_EXP];
+    }
+}
+
+/// Options of a pipeline beyond the profile.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    pub invert: bool,
+    pub rocof: RocofConfig,
+    /// longest interval the energy integrator bridges (s)
+    pub max_gap: f64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            invert: false,
+            rocof: RocofConfig::default(),
+            max_gap: 60.0,
+        }
+    }
+}
+
+const COUNTER_SLOTS: [usize; 4] = [E_IMP, E_EXP, RE_IMP, RE_EXP];
+
+#[derive(Clone)]
+pub struct MeterPipeline {
+    pub profile: CompiledProfile,
+    pub invert: bool,
+    rocof: Option<RocofEstimator>,
+    energy: Option<EnergyIntegrator>,
+    reactive_energy: Option<EnergyIntegrator>,
+    counters: [Option<CounterTracker>; 4],
+    last_t: Option<f64>,
+    /// counter events seen so far: wraps and resets
+    pub counter_wraps: u64,
+    pub counter_resets: u64,
+}
+
+impl MeterPipeline {
+    pub fn new(profile: CompiledProfile, cfg: PipelineConfig) -> Result<Self> {
+        let m = profile.from_meter;
+        let rocof = if !m[ROCOF] && m[FREQ] {
+            Some(RocofEstimator::new(cfg.rocof.clone())?)
+        } else {
+            None
+        };
+        let energy = if !profile.meter_energy && profile.available[E_IMP] {
+            Some(EnergyIntegrator::new(cfg.max_gap, true)?)
+        } else {
+            None
+        };
+        let reactive_energy = if !profile.meter_reactive_energy && profile.available[RE_IMP] {
+            Some(EnergyIntegrator::new(cfg.max_gap, true)?)
+        } else {
+            None
+        };
+        let mut counters: [Option<CounterTracker>; 4] = [None, None, None, None];
+        for (k, &ch) in COUNTER_SLOTS.iter().enumerate() {
+            let metered = if ch == E_IMP || ch == E_EXP {
+                profile.meter_energy
+            } else {
+                profile.meter_reactive_energy
+            };
+            if metered {
+                counters[k] = Some(CounterTracker::new(None)?);
+            }
+        }
+        Ok(MeterPipeline {
+            profile,
+            invert: cfg.invert,
+            rocof,
+            energy,
+            reactive_energy,
+            counters,
+            last_t: None,
+            counter_wraps: 0,
+            counter_resets: 0,
+        })
+    }
+
+    /// The channel slots this pipeline produces, in slot order.
+    pub fn channels(&self) -> Vec<usize> {
+        (0..NCH).filter(|&c| self.profile.available[c]).collect()
+    }
+
+    pub fn last_timestamp(&self) -> Option<f64> {
+        self.last_t
+    }
+
+    fn check_frames(&self, ts: &[f64], words: usize, block_ok: Option<&[bool]>) -> Result<()> {
+        let n = ts.len();
+        let fl = self.profile.frame_length;
+        if words != n * fl {
+            return Err(input_err!(
+                "{words} registers for {n} frame(s) of {fl} registers, expected {}",
+                n * fl
+            ));
+        }
+        if let Some(b) = block_ok {
+            let nb = self.profile.blocks.len();
+            if b.len() != n * nb {
+                return Err(input_err!(
+                    "block_ok has {} entries, expected {} ({n} frames × {nb} blocks)",
+                    b.len(),
+                    n * nb
+                ));
+            }
+        }
+        let mut last = self.last_t;
+        for (i, &t) in ts.iter().enumerate() {
+            if !t.is_finite() {
+                return Err(input_err!(
+                    "timestamp {i} is {t}, expected finite seconds since the epoch"
+                ));
+            }
+            if let Some(prev) = last {
+                if t <= prev {
+                    return Err(input_err!(
+                        "timestamp {i} ({t}) does not increase (previous {prev}); frames must come in time order"
+                    ));
+                }
+            }
+            last = Some(t);
+        }
+        Ok(())
+    }
+
+    /// The streaming stages for one frame already normalised into `v`.
+    fn stream(&mut self, t: f64, v: &mut [f64; NCH]) {
+        if let Some(est) = self.rocof.as_mut() {
+            v[ROCOF] = if v[FREQ].is_finite() {
+                est.step(t, v[FREQ])
+            } else {
+                f64::NAN
+            };
+        }
+        for (k, &ch) in COUNTER_SLOTS.iter().enumerate() {
+            if let Some(tr) = self.counters[k].as_mut() {
+                if v[ch].is_finite() && v[ch] >= 0.0 {
+                    let (published, ev) = tr.step(v[ch], self.profile.counter_modulus[ch]);
+                    match ev {
+                        CounterEvent::Wrap => self.counter_wraps += 1,
+                        CounterEvent::Reset => self.counter_resets += 1,
+                        _ => {}
+                    }
+                    v[ch] = published;
+                } else {
+                    v[ch] = f64::NAN;
+                }
+            }
+        }
+        for (integ, src, imp, exp) in [
+            (self.energy.as_mut(), P, E_IMP, E_EXP),
+            (self.reactive_energy.as_mut(), Q, RE_IMP, RE_EXP),
+        ] {
+            if let Some(integ) = integ {
+                if v[src].is_finite() {
+                    integ.step(t, v[src]);
+                    v[imp] = integ.import_kwh();
+                    v[exp] = integ.export_kwh();
+                } else {
+                    // a frame without power is not an energy reading either
+                    v[imp] = f64::NAN;
+                    v[exp] = f64::NAN;
+                }
+            }
+        }
+        if self.profile.available[E_NET] {
+            v[E_NET] = v[E_IMP] - v[E_EXP];
+        }
+        self.last_t = Some(t);
+    }
+
+    /// One frame. On error nothing changes.
+    pub fn push(
+        &mut self,
+        t: f64,
+        frame: &[u16],
+        block_ok: Option<&[bool]>,
+        v: &mut [f64; NCH],
+    ) -> Result<()> {
+        self.check_frames(&[t], frame.len(), block_ok)?;
+        normalize(&self.profile, frame, block_ok, self.invert, v);
+        self.stream(t, v);
+        Ok(())
+    }
+
+    /// Many frames (row-major, frames × frame_length). Returns one column per produced channel,
+    /// in `channels()` order. The whole batch is checked before any state changes.
+    pub fn push_many(
+        &mut self,
+        ts: &[f64],
+        frames: &[u16],
+        block_ok: Option<&[bool]>,
+    ) -> Result<Vec<Vec<f64>>> {
+        self.check_frames(ts, frames.len(), block_ok)?;
+        let chans = self.channels();
+        let n = ts.len();
+        let fl = self.profile.frame_length;
+        let nb = self.profile.blocks.len();
+        let mut cols: Vec<Vec<f64>> = chans.iter().map(|_| Vec::with_capacity(n)).collect();
+        let mut v = [f64::NAN; NCH];
+        for (i, &t) in ts.iter().enumerate() {
+            let ok = block_ok.map(|b| &b[i * nb..(i + 1) * nb]);
+            normalize(
+                &self.profile,
+                &frames[i * fl..(i + 1) * fl],
+                ok,
+                self.invert,
+                &mut v,
+            );
+            self.stream(t, &mut v);
+            for (col, &ch) in cols.iter_mut().zip(&chans) {
+                col.push(v[ch]);
+            }
+        }
+        Ok(cols)
+    }
+}
+
+/// Stateless decode of many frames: columns of the channels `normalize` produces (no RoCoF or
+/// energy integration, which need a stream). Returns (channel slots, columns).
+pub fn decode_frames(
+    p: &CompiledProfile,
+    frames: &[u16],
+    invert: bool,
+) -> Result<(Vec<usize>, Vec<Vec<f64>>)> {
+    let fl = p.frame_length;
+    if fl == 0 || frames.len() % fl != 0 {
+        return Err(input_err!(
+            "{} registers are not whole frames of {fl} registers",
+            frames.len()
+        ));
+    }
+    let n = frames.len() / fl;
+    let chans: Vec<usize> = (0..NCH)
+        .filter(|&c| {
+            p.available[c]
+                && (p.from_meter[c]
+                    || !matches!(c, ROCOF | E_IMP | E_EXP | RE_IMP | RE_EXP | E_NET)
+                    || (c == E_NET && p.meter_energy))
+        })
+        .collect();
+    let mut cols: Vec<Vec<f64>> = chans.iter().map(|_| Vec::with_capacity(n)).collect();
+    let mut v = [f64::NAN; NCH];
+    for frame in frames.chunks_exact(fl) {
+        normalize(p, frame, None, invert, &mut v);
+        for (col, &ch) in cols.iter_mut().zip(&chans) {
+            col.push(v[ch]);
+        }
+    }
+    Ok((chans, cols))
+}
+
+pub fn channel_name(slot: usize) -> &'static str {
+    channel::NAMES[slot]
+}

@@ -1,0 +1,423 @@
+//! The compiled form of a device profile: where each channel sits in a frame and how to read it.
+//! Python parses and checks the TOML once and builds this; the pipeline then runs it per frame.
+
+use crate::channel::{self, DERIVED_ONLY, NCH};
+use crate::error::Result;
+use crate::input_err;
+use crate::registers::{join_words, DType, Sentinel, WordOrder};
+
+/// How one field's register words become a value in the standard convention.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldSpec {
+    pub channel: usize,
+    /// register offset in the frame
+    pub offset: usize,
+    pub dtype: DType,
+    pub order: WordOrder,
+    /// fixed multiplier (raw → unit)
+    pub scale: f64,
+    /// SunSpec: offset of an int16 register holding a power-of-ten exponent applied on top of `scale`
+    pub sf_offset: Option<usize>,
+    pub sentinels: Vec<Sentinel>,
+    /// flip the sign (the meter's native sign is the opposite of the standard one)
+    pub negate: bool,
+    /// take the magnitude (a meter that signs a quantity the standard defines as ≥ 0)
+    pub abs: bool,
+    /// physical range after scaling and sign handling; outside it the value is invalid
+    pub min: f64,
+    pub max: f64,
+    /// the read block the field's registers belong to
+    pub block: usize,
+    /// exact division instead of multiplying by an inexact decimal such as 0.1
+    divisor: Option<f64>,
+}
+
+impl FieldSpec {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        channel: usize,
+        offset: usize,
+        dtype: DType,
+        order: WordOrder,
+        scale: f64,
+        sf_offset: Option<usize>,
+        sentinels: Vec<Sentinel>,
+        negate: bool,
+        abs: bool,
+        min: f64,
+        max: f64,
+        block: usize,
+    ) -> Self {
+        // 0.1, 0.01, 0.001 ... are inexact in binary: dividing by 10, 100, 1000 rounds once.
+        let inv = 1.0 / scale;
+        let divisor = if scale.abs() < 1.0 && inv.round() == inv && 1.0 / inv.round() == scale {
+            Some(inv.round())
+        } else {
+            None
+        };
+        FieldSpec {
+            channel,
+            offset,
+            dtype,
+            order,
+            scale,
+            sf_offset,
+            sentinels,
+            negate,
+            abs,
+            min,
+            max,
+            block,
+            divisor,
+        }
+    }
+
+    pub fn words(&self) -> usize {
+        self.dtype.words()
+    }
+
+    /// The field's value in the standard convention, NaN when there is no valid value.
+    #[inline]
+    pub fn read(&self, frame: &[u16]) -> f64 {
+        let bits = join_words(
+            &frame[self.offset..self.offset + self.dtype.words()],
+            self.order,
+        );
+        if self.sentinels.iter().any(|s| s.matches(bits, self.dtype)) {
+            return f64::NAN;
+        }
+        let raw = self.dtype.value(bits);
+        if !raw.is_finite() {
+            return f64::NAN;
+        }
+        let mut v = match self.divisor {
+            Some(d) => raw / d,
+            None => raw * self.scale,
+        };
+        if let Some(sfo) = self.sf_offset {
+            let sf = frame[sfo] as i16;
+            // 0x8000 is SunSpec's "not implemented"; exponents beyond ±10 are garbage
+            if sf == i16::MIN || !(-10..=10).contains(&sf) {
+                return f64::NAN;
+            }
+            v = if sf < 0 {
+                v / 10f64.powi(-(sf as i32))
+            } else {
+                v * 10f64.powi(sf as i32)
+            };
+        }
+        if self.abs {
+            v = v.abs();
+        }
+        if self.negate {
+            v = -v;
+        }
+        if v < self.min || v > self.max {
+            return f64::NAN;
+        }
+        v
+    }
+}
+
+/// How ApparentPower (total) is formed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApparentMode {
+    /// Σ S_i over the phases (DESIGN default where per-phase values exist)
+    Arithmetic,
+    /// √(P² + Q²) of the totals
+    Vector,
+    /// the meter's own total register
+    Meter,
+}
+
+impl ApparentMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApparentMode::Arithmetic => "arithmetic",
+            ApparentMode::Vector => "vector",
+            ApparentMode::Meter => "meter",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CompiledProfile {
+    pub frame_length: usize,
+    /// (offset, count) of each read block in the frame, in frame order
+    pub blocks: Vec<(usize, usize)>,
+    pub fields: Vec<FieldSpec>,
+    pub apparent: ApparentMode,
+    /// channels read from the meter
+    pub from_meter: [bool; NCH],
+    /// channels the pipeline produces (read or derived)
+    pub available: [bool; NCH],
+    /// energy counters: the raw counter's wrap span in kWh, where it is a plain integer register
+    pub counter_modulus: [Option<f64>; NCH],
+    /// active (and reactive) energies come from meter counters rather than integration
+    pub meter_energy: bool,
+    pub meter_reactive_energy: bool,
+}
+
+impl CompiledProfile {
+    /// Check the layout and work out what the pipeline can produce.
+    /// `apparent`: None picks arithmetic where per-phase S exists, else the meter's, else vector.
+    pub fn new(
+        frame_length: usize,
+        blocks: Vec<(usize, usize)>,
+        fields: Vec<FieldSpec>,
+        apparent: Option<ApparentMode>,
+    ) -> Result<Self> {
+        let mut next = 0usize;
+        for (i, &(off, count)) in blocks.iter().enumerate() {
+            if off != next || count == 0 {
+                return Err(input_err!(
+                    "block {i} covers frame offsets {off}..{}, expected it to start at {next} and be non-empty",
+                    off + count
+                ));
+            }
+            next = off + count;
+        }
+        if next != frame_length {
+            return Err(input_err!(
+                "blocks cover {next} registers but the frame has {frame_length}"
+            ));
+        }
+        let mut from_meter = [false; NCH];
+        for f in &fields {
+            let name = channel::NAMES.get(f.channel).copied().unwrap_or("?");
+            if f.channel >= NCH || DERIVED_ONLY.contains(&f.channel) {
+                return Err(input_err!(
+                    "field for {name} (slot {}) cannot be read from a meter",
+                    f.channel
+                ));
+            }
+            let end = f.offset + f.words();
+            if end > frame_length {
+                return Err(input_err!(
+                    "field {name} ({} at frame offset {}, {} registers) lies outside the frame of {frame_length} registers",
+                    f.dtype.name(),
+                    f.offset,
+                    f.words()
+                ));
+            }
+            let Some(&(boff, bcount)) = blocks.get(f.block) else {
+                return Err(input_err!(
+                    "field {name} names block {} but there are {}",
+                    f.block,
+                    blocks.len()
+                ));
+            };
+            if f.offset < boff || end > boff + bcount {
+                return Err(input_err!(
+                    "field {name} (frame offsets {}..{end}) lies outside its block {} (offsets {boff}..{})",
+                    f.offset,
+                    f.block,
+                    boff + bcount
+                ));
+            }
+            if let Some(sfo) = f.sf_offset {
+                if sfo >= frame_length {
+                    return Err(input_err!(
+                        "field {name}: scale factor register at frame offset {sfo} lies outside the frame of {frame_length} registers"
+                    ));
+                }
+            }
+            if !f.scale.is_finite() || f.scale == 0.0 {
+                return Err(input_err!(
+                    "field {name}: scale must be finite and non-zero, got {}",
+                    f.scale
+                ));
+            }
+            if f.min.is_nan() || f.max.is_nan() || f.min > f.max {
+                return Err(input_err!(
+                    "field {name}: range {}..{} is empty",
+                    f.min,
+                    f.max
+                ));
+            }
+            from_meter[f.channel] = true;
+        }
+        // no register may belong to two fields
+        let mut spans: Vec<(usize, usize, usize)> = fields
+            .iter()
+            .map(|f| (f.offset, f.offset + f.words(), f.channel))
+            .collect();
+        spans.sort();
+        for w in spans.windows(2) {
+            if w[1].0 < w[0].1 {
+                return Err(input_err!(
+                    "fields {} (frame offsets {}..{}) and {} (offsets {}..{}) overlap",
+                    channel::NAMES[w[0].2],
+                    w[0].0,
+                    w[0].1,
+                    channel::NAMES[w[1].2],
+                    w[1].0,
+                    w[1].1
+                ));
+            }
+        }
+        let mut counter_modulus = [None; NCH];
+        for ch in [
+            channel::E_IMP,
+            channel::E_EXP,
+            channel::RE_IMP,
+            channel::RE_EXP,
+        ] {
+            let mut fs = fields.iter().filter(|f| f.channel == ch);
+            if let (Some(f), None) = (fs.next(), fs.next()) {
+                if !f.dtype.is_float() && f.sf_offset.is_none() {
+                    counter_modulus[ch] = Some(2f64.powi(f.dtype.bits() as i32) * f.scale.abs());
+                }
+            }
+        }
+        let mut p = CompiledProfile {
+            frame_length,
+            blocks,
+            fields,
+            apparent: ApparentMode::Vector,
+            from_meter,
+            available: [false; NCH],
+            counter_modulus,
+            meter_energy: from_meter[channel::E_IMP] && from_meter[channel::E_EXP],
+            meter_reactive_energy: from_meter[channel::RE_IMP] && from_meter[channel::RE_EXP],
+        };
+        p.resolve_available(apparent);
+        Ok(p)
+    }
+
+    fn resolve_available(&mut self, requested: Option<ApparentMode>) {
+        use channel::*;
+        let m = self.from_meter;
+        let mut a = m;
+        let phases: Vec<usize> = (0..3).filter(|&i| m[P_L[i]]).collect();
+        a[P] = m[P] || !phases.is_empty();
+        a[Q] = m[Q] || (0..3).any(|i| m[Q_L[i]]);
+        for i in 0..3 {
+            a[S_L[i]] = m[S_L[i]] || (m[P_L[i]] && m[Q_L[i]]);
+        }
+        let arithmetic_ok = !phases.is_empty() && phases.iter().all(|&i| a[S_L[i]]);
+        let vector_ok = a[P] && a[Q];
+        self.apparent = match requested {
+            Some(ApparentMode::Arithmetic) if arithmetic_ok => ApparentMode::Arithmetic,
+            Some(ApparentMode::Meter) if m[S] => ApparentMode::Meter,
+            Some(ApparentMode::Vector) if vector_ok => ApparentMode::Vector,
+            _ if arithmetic_ok => ApparentMode::Arithmetic,
+            _ if m[S] => ApparentMode::Meter,
+            _ => ApparentMode::Vector,
+        };
+        a[S] = match self.apparent {
+            ApparentMode::Arithmetic => arithmetic_ok,
+            ApparentMode::Meter => m[S],
+            ApparentMode::Vector => vector_ok,
+        };
+        for i in 0..3 {
+            a[PF_L[i]] = m[P_L[i]] && (a[S_L[i]] || m[PF_L[i]]);
+        }
+        a[PF] = a[P] && (a[S] || m[PF]);
+        a[ROCOF] = m[ROCOF] || m[FREQ];
+        a[E_IMP] = self.meter_energy || a[P];
+        a[E_EXP] = a[E_IMP];
+        a[RE_IMP] = self.meter_reactive_energy || a[Q];
+        a[RE_EXP] = a[RE_IMP];
+        a[E_NET] = a[E_IMP];
+        a[IMBALANCE] = phases.len() >= 2;
+        self.available = a;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::index;
+
+    fn field(name: &str, offset: usize, block: usize) -> FieldSpec {
+        FieldSpec::new(
+            index(name).unwrap(),
+            offset,
+            DType::F32,
+            WordOrder::Abcd,
+            1.0,
+            None,
+            vec![],
+            false,
+            false,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            block,
+        )
+    }
+
+    #[test]
+    fn layout_errors_name_the_field() {
+        let e = CompiledProfile::new(4, vec![(0, 4)], vec![field("ActivePower_L1", 3, 0)], None)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("ActivePower_L1") && e.to_string().contains("outside the frame")
+        );
+        let e = CompiledProfile::new(
+            4,
+            vec![(0, 4)],
+            vec![field("Voltage_L1", 0, 0), field("Current_L1", 1, 0)],
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("overlap"), "{e}");
+        let e = CompiledProfile::new(
+            4,
+            vec![(0, 2), (2, 2)],
+            vec![field("Voltage_L1", 1, 0)],
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("outside its block"), "{e}");
+        assert!(CompiledProfile::new(4, vec![(0, 3)], vec![], None).is_err());
+    }
+
+    #[test]
+    fn decimal_scales_divide_exactly() {
+        let mut f = field("Voltage_L1", 0, 0);
+        f = FieldSpec::new(
+            f.channel,
+            0,
+            DType::I32,
+            WordOrder::Cdab,
+            0.1,
+            None,
+            vec![],
+            false,
+            false,
+            0.0,
+            1e9,
+            0,
+        );
+        assert_eq!(f.read(&[12345, 0]), 1234.5);
+        assert_eq!(f.read(&[2300, 0]), 230.0);
+    }
+
+    #[test]
+    fn availability_follows_sources() {
+        let p = CompiledProfile::new(
+            6,
+            vec![(0, 6)],
+            vec![
+                field("ActivePower_L1", 0, 0),
+                field("ReactivePower_L1", 2, 0),
+                field("Frequency", 4, 0),
+            ],
+            None,
+        )
+        .unwrap();
+        let a = |n: &str| p.available[index(n).unwrap()];
+        assert!(
+            a("ActivePower") && a("ApparentPower_L1") && a("ApparentPower") && a("PowerFactor_L1")
+        );
+        assert!(
+            a("Frequency_RoCoF")
+                && a("EnergyImport")
+                && a("ReactiveEnergyExport")
+                && a("EnergyNet")
+        );
+        assert!(!a("ActivePower_L2") && !a("PhaseImbalance") && !a("Voltage_L1"));
+        assert_eq!(p.apparent, ApparentMode::Arithmetic);
+    }
+}
