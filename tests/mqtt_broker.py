@@ -6,7 +6,9 @@ afterwards. `Broker.kill()` and `Broker.start()` restart it on the same port (fo
 Variants: `mosquitto_auth` (password file made with `mosquitto_passwd`, anonymous refused) and
 `mosquitto_tls` (a throwaway CA and server certificate made with the `openssl` command line).
 
-Use them by importing: `from mqtt_broker import mosquitto, Subscriber` (tests/ is on sys.path).
+Use them by importing `from mqtt_broker import mosquitto_fixture  # noqa: F401`: the fixture is
+then named `mosquitto` (tests/ is on sys.path; the different name keeps linters from seeing the test
+argument as a redefinition of the import).
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ __all__ = [
     "Subscriber",
     "free_port",
     "make_tls_files",
-    "mosquitto",
-    "mosquitto_auth",
-    "mosquitto_tls",
+    "mosquitto_auth_fixture",
+    "mosquitto_fixture",
+    "mosquitto_tls_fixture",
     "wait_until",
 ]
 
@@ -246,20 +248,20 @@ def _broker(tmp_path: Path, **kwargs: Any) -> Iterator[Broker]:
         broker.stop()
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Broker]:
+@pytest.fixture(name="mosquitto")
+def mosquitto_fixture(tmp_path: Path) -> Iterator[Broker]:
     """A plain broker, anonymous access, no persistence."""
     yield from _broker(tmp_path)
 
 
-@pytest.fixture
-def mosquitto_auth(tmp_path: Path) -> Iterator[Broker]:
+@pytest.fixture(name="mosquitto_auth")
+def mosquitto_auth_fixture(tmp_path: Path) -> Iterator[Broker]:
     """A broker that accepts only `USERNAME`/`PASSWORD`."""
     yield from _broker(tmp_path, username=USERNAME, password=PASSWORD)
 
 
-@pytest.fixture
-def mosquitto_tls(tmp_path: Path) -> Iterator[Broker]:
+@pytest.fixture(name="mosquitto_tls")
+def mosquitto_tls_fixture(tmp_path: Path) -> Iterator[Broker]:
     """A TLS-only broker with a fresh CA (`broker.tls.ca_cert`); client certificates optional."""
     yield from _broker(tmp_path, tls=make_tls_files(tmp_path / "pki"))
 

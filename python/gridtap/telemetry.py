@@ -160,13 +160,30 @@ def _check_deadband(what: str, value: object) -> float:
     return v
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the TLS handshake fails: paho 2.2 drops such a socket without closing it."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def _client_context(cafile: str | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.sslsocket_class = _ClosingSSLSocket
+    return ctx
+
+
 def _ssl_context(tls: ssl.SSLContext | Mapping[str, str] | bool | None) -> ssl.SSLContext | None:
     if tls is None or tls is False:
         return None
     if tls is True:
-        return ssl.create_default_context()
+        return _client_context()
     if isinstance(tls, ssl.SSLContext):
-        return tls
+        return tls  # the caller's, used as given
     if isinstance(tls, Mapping):
         unknown = set(tls) - _TLS_KEYS
         if unknown:
@@ -175,7 +192,7 @@ def _ssl_context(tls: ssl.SSLContext | Mapping[str, str] | bool | None) -> ssl.S
             )
         if "keyfile" in tls and "certfile" not in tls:
             raise InvalidValueError("tls: keyfile given without certfile (the client certificate)")
-        ctx = ssl.create_default_context(cafile=tls.get("ca_certs"))
+        ctx = _client_context(tls.get("ca_certs"))
         if "certfile" in tls:
             ctx.load_cert_chain(tls["certfile"], tls.get("keyfile"))
         return ctx
@@ -299,6 +316,7 @@ class MqttPublisher:
         self._resync_needed = False
         self._stopping = False
         self._generation = 0  # counts connections and disconnections
+        self._session_up = False  # a CONNACK accepted since the last disconnection
         self.last_error: str | None = None
 
     # --- public ----------------------------------------------------------------------------------
@@ -371,7 +389,7 @@ class MqttPublisher:
                 now = time.monotonic()
                 if self._online.is_set():
                     for channel, st in self._channels.items():
-                        if self._due(st, now) is not None:
+                        if self._due(st, now, flushing=True) is not None:
                             self._send(channel, st, now)
                 else:
                     self._publish_all(now)
@@ -418,23 +436,29 @@ class MqttPublisher:
             return db[channel]
         return next((v for p, v in db.items() if fnmatch.fnmatchcase(channel, p)), None)
 
-    def _due(self, st: _Channel, now: float) -> float | None:
-        """When `st.latest` should go out (monotonic time; ≤ now: at once), or None: not at all."""
+    @staticmethod
+    def _within_deadband(st: _Channel, latest: Reading, sent: Reading) -> bool:
+        if st.deadband is None:
+            return False
+        if latest.value is None or sent.value is None:
+            return latest.value is None and sent.value is None
+        return abs(latest.value - sent.value) < st.deadband
+
+    def _due(self, st: _Channel, now: float, *, flushing: bool = False) -> float | None:
+        """When `st.latest` should go out (monotonic time; ≤ now: at once), or None: not at all.
+
+        `flushing` (at stop): the rate limit no longer holds anything back; the deadband still does.
+        """
         latest, sent = st.latest, st.sent
         if latest is None or latest is sent:
             return None
         if sent is None or latest.quality is not sent.quality:
             return now
-        if st.deadband is not None and (
-            (latest.value is None and sent.value is None)
-            or (
-                latest.value is not None
-                and sent.value is not None
-                and abs(latest.value - sent.value) < st.deadband
-            )
-        ):
-            return None if self.max_interval is None else st.sent_at + self.max_interval
-        return st.sent_at + self.min_interval
+        if self._within_deadband(st, latest, sent):
+            if flushing or self.max_interval is None:
+                return None
+            return st.sent_at + self.max_interval
+        return now if flushing else st.sent_at + self.min_interval
 
     def _on_update(self, updates: list[tuple[str, Reading]]) -> None:
         """DAL subscriber: may be called from any thread, and out of order between threads."""
@@ -632,6 +656,7 @@ class MqttPublisher:
             return
         self.last_error = None
         with self._wake:
+            self._session_up = True
             self._generation += 1
             self._online.clear()
             self._resync_needed = True
@@ -656,8 +681,9 @@ class MqttPublisher:
         with self._wake:
             self._generation += 1
             self._online.clear()
+            was_up, self._session_up = self._session_up, False
             stopping = self._stopping
-        if not stopping:
+        if was_up and not stopping:  # (a refused CONNACK is followed by a disconnect: reported already)
             self._report(
                 logging.WARNING,
                 f"lost the connection to MQTT broker {self.host}:{self.port} ({reason.getName()}); "
