@@ -211,7 +211,8 @@ class MqttPublisher:
     `dal`: the channel store to follow. `prefix`: topic prefix, e.g. `"fleet/site-07"` (no
     wildcards, no leading/trailing `/`). `client_id`: stable per site in a fleet; by default
     `gridtap-<prefix>-<random>`. `tls`: an `ssl.SSLContext`, a dict of `ca_certs`/`certfile`/
-    `keyfile` paths, or True for the system's CAs. `qos`/`retain`: of the value messages.
+    `keyfile` paths, or True for the system's CAs (an SSLContext of the caller's is used as given).
+    `qos`/`retain`: of the value messages.
     `min_interval`: rate limit per channel, s (0: none). `deadband`: absolute deadband in the
     channel's unit, one float for all channels or a dict of fnmatch pattern → deadband (an exact
     channel name wins, else the first matching pattern). `channels`: fnmatch patterns of the
@@ -264,7 +265,9 @@ class MqttPublisher:
             raise InvalidValueError(f"qos must be 0, 1 or 2, got {qos!r}")
         if isinstance(keepalive, bool) or not isinstance(keepalive, int) or keepalive < 5:
             raise InvalidValueError(f"keepalive must be an integer number of seconds ≥ 5, got {keepalive!r}")
-        lo, hi = reconnect_delay
+        lo, hi = (
+            reconnect_delay if isinstance(reconnect_delay, tuple) and len(reconnect_delay) == 2 else (0, 0)
+        )
         if not (isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi):
             raise InvalidValueError(
                 f"reconnect_delay must be (min, max) whole seconds with 0 < min ≤ max, got {reconnect_delay!r}"
