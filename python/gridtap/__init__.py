@@ -6,7 +6,8 @@ timestamps and quality, whatever measures the grid connection.
 
 from __future__ import annotations
 
-from gridtap._core import decode_values, encode_value
+from gridtap import profiles
+from gridtap._core import MeterPipeline, decode, decode_values, encode_value
 from gridtap.channels import CHANNELS, ChannelSpec, channel_spec
 from gridtap.dal import Dal, Quality, Reading, Snapshot, Subscription
 from gridtap.errors import (
@@ -19,6 +20,8 @@ from gridtap.errors import (
     TimestampError,
     ValueTypeError,
 )
+from gridtap.profile import Profile
+from gridtap.signal import CounterTracker, EnergyIntegrator, RocofEstimator, RocofTrip
 
 __version__ = "0.1.0"
 
@@ -26,20 +29,28 @@ __all__ = [
     "CHANNELS",
     "ChannelError",
     "ChannelSpec",
+    "CounterTracker",
     "Dal",
+    "EnergyIntegrator",
     "GridtapError",
     "InputError",
     "InternalError",
     "InvalidValueError",
+    "MeterPipeline",
+    "Profile",
     "ProfileError",
     "Quality",
     "Reading",
+    "RocofEstimator",
+    "RocofTrip",
     "Snapshot",
     "Subscription",
     "TimestampError",
     "ValueTypeError",
     "__version__",
     "channel_spec",
+    "decode",
     "decode_values",
     "encode_value",
+    "profiles",
 ]

@@ -26,6 +26,81 @@ def encode_value(
 
 def _panic_for_test() -> None: ...
 
+CHANNEL_SLOTS: list[str]
+
+class CompiledProfile:
+    """A profile's register map, checked and compiled for the per-frame kernels. Built by
+    `gridtap.profiles.load(...)`; users rarely construct it directly."""
+
+    def __init__(
+        self,
+        frame_length: int,
+        blocks: list[tuple[int, int]],
+        fields: list[tuple[str, int, str, str, float, int | None, list[str], bool, bool, float, float, int]],
+        apparent_power: str | None = None,
+    ) -> None:
+        """fields: (channel, frame offset, dtype, word_order, scale, scale-factor offset or None,
+        sentinels, negate, abs, min, max, block). Raises InputError for fields outside the frame
+        or their block, and for overlapping fields."""
+    @property
+    def frame_length(self) -> int: ...
+    @property
+    def channels(self) -> list[str]:
+        """Standard channels a pipeline produces (read from the meter or derived)."""
+    @property
+    def meter_channels(self) -> list[str]: ...
+    @property
+    def apparent_power(self) -> str:
+        """How ApparentPower is formed: "arithmetic" (Σ S_i), "vector" (√(P²+Q²)) or "meter"."""
+
+def decode(profile: object, registers: npt.NDArray[np.uint16], invert: bool = False) -> dict[str, npt.NDArray[np.float64]]:
+    """Stateless decode of one frame (1-D) or frames × registers (2-D) into standard channels
+    (signs normalised, totals, S, PF, imbalance; no RoCoF or integrated energy). NaN = no valid
+    value (sentinel, NaN, out of physical range)."""
+
+class MeterPipeline:
+    """Registers → standard channels, frame by frame: decode, sign normalisation, aggregation,
+    RoCoF (where the meter has none) and energy (integrated where the meter has no counters;
+    meter counters kept monotonic across wraps and resets). Any split of the same frames into
+    push/push_many calls gives identical results."""
+
+    def __init__(
+        self,
+        profile: object,
+        invert: bool = False,
+        *,
+        rocof_window: float = 0.5,
+        rocof_method: str = "least_squares",
+        rocof_smoothing: float = 0.0,
+        max_gap: float = 60.0,
+    ) -> None:
+        """profile: a gridtap Profile or CompiledProfile. invert: a reversed CT (flips P and Q,
+        swaps the import/export counters)."""
+    def push(
+        self, timestamp: float, registers: npt.NDArray[np.uint16], block_ok: list[bool] | None = None
+    ) -> dict[str, float | None]:
+        """One frame: {channel: value, or None where there is no valid value}. block_ok marks
+        read blocks that failed. Timestamps must increase; on InputError nothing changes."""
+    def push_many(
+        self,
+        timestamps: npt.NDArray[np.float64],
+        registers: npt.NDArray[np.uint16],
+        block_ok: list[bool] | None = None,
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Many frames (n × frame_length): {channel: float64 array}, NaN where invalid."""
+    @property
+    def channels(self) -> list[str]: ...
+    @property
+    def invert(self) -> bool: ...
+    @property
+    def frame_length(self) -> int: ...
+    @property
+    def last_timestamp(self) -> float | None: ...
+    @property
+    def counter_wraps(self) -> int: ...
+    @property
+    def counter_resets(self) -> int: ...
+
 # ---- signal-processing kernels (RoCoF, loss-of-mains trip, energy, counters): begin ----
 
 class RocofEstimator:

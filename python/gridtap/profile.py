@@ -97,7 +97,16 @@ class WriteAction:
     description: str = ""
 
 
-_WORDS = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}
+_WORDS = {
+    "int16": 1,
+    "uint16": 1,
+    "int32": 2,
+    "uint32": 2,
+    "float32": 2,
+    "int64": 4,
+    "uint64": 4,
+    "float64": 4,
+}
 
 
 def _base_type(t: str) -> str:
@@ -158,7 +167,9 @@ class Profile:
         try:
             return self._frame_offsets[(function_code, address)]
         except KeyError:
-            raise ProfileError(f"{self.source}: register {address} (FC {function_code}) is not in any read block")
+            raise ProfileError(
+                f"{self.source}: register {address} (FC {function_code}) is not in any read block"
+            ) from None
 
     def block_of(self, f: Field) -> int:
         for i, b in enumerate(self.blocks):
@@ -192,7 +203,9 @@ class Profile:
                     )
                 )
         try:
-            return CompiledProfile(pos, blocks, tuples, None if self.apparent_request == "auto" else self.apparent_request)
+            return CompiledProfile(
+                pos, blocks, tuples, None if self.apparent_request == "auto" else self.apparent_request
+            )
         except ValueError as e:
             raise ProfileError(f"{self.source}: {e}") from None
 
@@ -274,7 +287,9 @@ class Profile:
             if base.startswith("float"):
                 return encode_value(math.nan, base, f.word_order, 1.0)
             if not f.sentinels:
-                raise ValueError(f"{self.source}: {f.channel} has no 'not available' sentinel to encode a missing value")
+                raise ValueError(
+                    f"{self.source}: {f.channel} has no 'not available' sentinel to encode a missing value"
+                )
             return _sentinel_words(f.sentinels[0], base, f.word_order)
         native = -value if f.negate else value
         scale = f.scale * (10.0 ** (exponent or 0))
@@ -283,13 +298,19 @@ class Profile:
         except ValueError as e:
             raise ValueError(f"{self.source}: {f.channel} = {value}: {e}") from None
 
-    def resolution(self, channel: str) -> float:
-        """The smallest step the meter's encoding of `channel` can show (for round-trip checks)."""
+    def resolution(self, channel: str, frame: np.ndarray | None = None) -> float:
+        """The smallest step the meter's encoding of `channel` can show (0 for floats); for SunSpec
+        scale-factor fields the exponent is read from `frame`."""
         for f in self.fields:
-            if f.channel == channel:
-                if _base_type(f.type).startswith("float"):
-                    return 0.0
-                return abs(f.scale)
+            if f.channel != channel:
+                continue
+            if _base_type(f.type).startswith("float"):
+                return 0.0
+            step = abs(f.scale)
+            if f.scale_factor is not None and frame is not None:
+                exponent = int(np.int16(frame[self.frame_offset(f.function_code, f.scale_factor)]))
+                step *= 10.0**exponent
+            return step * len(f.addresses)
         return 0.0
 
 
@@ -348,8 +369,13 @@ def _sentinel_words(sentinel: str, base: str, order: str) -> np.ndarray:
         raw = 0
     else:
         raw = int(sentinel, 0)
-    unsigned = base.replace("int", "uint") if base.startswith("int") else base
-    return encode_value(float(raw), unsigned, order, 1.0)
+    n = _WORDS[base]
+    words = [(raw >> (16 * (n - 1 - i))) & 0xFFFF for i in range(n)]  # ABCD
+    if order in ("CDAB", "DCBA"):
+        words.reverse()
+    if order in ("BADC", "DCBA"):
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    return np.array(words, dtype=np.uint16)
 
 
 def _phase_filter(phases: int):
@@ -376,7 +402,11 @@ def _err(source: str, key: str, reason: str) -> ProfileError:
 def _check_keys(source: str, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
     for k in table:
         if k not in allowed:
-            raise _err(source, f"{where}.{k}" if where else k, f"unknown key; expected one of {', '.join(sorted(allowed))}")
+            raise _err(
+                source,
+                f"{where}.{k}" if where else k,
+                f"unknown key; expected one of {', '.join(sorted(allowed))}",
+            )
 
 
 def _int(source: str, key: str, v: Any, lo: int = 0, hi: int = 65535) -> int:
@@ -407,7 +437,9 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
     phases = _int(source, "meter.phases", meter.get("phases", 3), 1, 3)
     apparent = meter.get("apparent_power", "auto")
     if apparent not in ("auto", "arithmetic", "vector", "meter"):
-        raise _err(source, "meter.apparent_power", f"expected auto, arithmetic, vector or meter, got {apparent!r}")
+        raise _err(
+            source, "meter.apparent_power", f"expected auto, arithmetic, vector or meter, got {apparent!r}"
+        )
     addressing = meter.get("addressing", "absolute")
     if addressing not in ("absolute", "sunspec_model"):
         raise _err(source, "meter.addressing", f"expected absolute or sunspec_model, got {addressing!r}")
@@ -450,9 +482,18 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
             raise _err(source, f"{key}.type", f"unknown type {ftype!r}; expected one of {', '.join(TYPES)}")
         order = spec.get("word_order", default_order)
         if order not in WORD_ORDERS:
-            raise _err(source, f"{key}.word_order", f"unknown word order {order!r}; expected {', '.join(WORD_ORDERS)}")
+            raise _err(
+                source,
+                f"{key}.word_order",
+                f"unknown word order {order!r}; expected {', '.join(WORD_ORDERS)}",
+            )
         scale = spec.get("scale", 1.0)
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale == 0:
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, int | float)
+            or not math.isfinite(scale)
+            or scale == 0
+        ):
             raise _err(source, f"{key}.scale", f"expected a finite non-zero number, got {scale!r}")
         sf = spec.get("scale_factor")
         if sf is not None:
@@ -464,7 +505,11 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
             if not isinstance(s, str) or not (
                 s in ("min", "max", "all_ones", "zero") or s.lower().startswith("0x") or s.isdigit()
             ):
-                raise _err(source, f"{key}.sentinel", f"unknown sentinel {s!r}; expected min, max, all_ones, zero or 0x....")
+                raise _err(
+                    source,
+                    f"{key}.sentinel",
+                    f"unknown sentinel {s!r}; expected min, max, all_ones, zero or 0x....",
+                )
         fc = _int(source, f"{key}.function_code", spec.get("function_code", default_fc), 3, 4)
         group = spec.get("group", "slow" if ch in SLOW_CHANNELS else "fast")
         if group not in ("fast", "slow"):
@@ -488,7 +533,21 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
         if not isinstance(absolute, bool):
             raise _err(source, f"{key}.abs", "expected true or false")
         fields.append(
-            Field(ch, addresses, ftype, order, float(scale), sf, tuple(sentinels), fc, group, absolute, lo, hi, negate)
+            Field(
+                ch,
+                addresses,
+                ftype,
+                order,
+                float(scale),
+                sf,
+                tuple(sentinels),
+                fc,
+                group,
+                absolute,
+                lo,
+                hi,
+                negate,
+            )
         )
 
     explicit = None
@@ -511,7 +570,11 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
         if not values:
             raise _err(source, f"writes.{wname}.values", "missing register values")
         writes[wname] = WriteAction(
-            wname, _int(source, f"writes.{wname}.address", w.get("address")), fc, values, w.get("description", "")
+            wname,
+            _int(source, f"writes.{wname}.address", w.get("address")),
+            fc,
+            values,
+            w.get("description", ""),
         )
 
     return _build(
@@ -531,7 +594,9 @@ def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
     )
 
 
-def _build(*, explicit_blocks: list[Block] | None, fields: tuple[Field, ...], source: str, max_gap: int, **kw: Any) -> Profile:
+def _build(
+    *, explicit_blocks: list[Block] | None, fields: tuple[Field, ...], source: str, max_gap: int, **kw: Any
+) -> Profile:
     _check_overlaps(source, fields)
     blocks = explicit_blocks if explicit_blocks is not None else plan_reads(fields, max_gap)
     if explicit_blocks is not None:
@@ -539,7 +604,9 @@ def _build(*, explicit_blocks: list[Block] | None, fields: tuple[Field, ...], so
             for a in f.addresses:
                 for r in range(a, a + f.words):
                     if not any(b.function_code == f.function_code and r in b for b in blocks):
-                        raise _err(source, f"channels.{f.channel}", f"register {r} lies outside every read block")
+                        raise _err(
+                            source, f"channels.{f.channel}", f"register {r} lies outside every read block"
+                        )
     return Profile(source=source, fields=fields, blocks=tuple(blocks), max_gap=max_gap, **kw)
 
 
@@ -597,7 +664,11 @@ def plan_reads(fields: Sequence[Field], max_gap: int = 16) -> list[Block]:
                 rest.append((lo, hi))
         blocks += [Block(fc, lo, hi - lo, "fast") for lo, hi in merge(fast)]
     for fc in fcs:
-        slow_spans = [s for s in spans.get((fc, "slow"), []) if not any(b.start <= s[0] and s[1] <= b.end for b in blocks if b.function_code == fc)]
+        slow_spans = [
+            s
+            for s in spans.get((fc, "slow"), [])
+            if not any(b.start <= s[0] and s[1] <= b.end for b in blocks if b.function_code == fc)
+        ]
         blocks += [Block(fc, lo, hi - lo, "slow") for lo, hi in merge(slow_spans)]
     return blocks
 

@@ -44,4 +44,6 @@ def load(name_or_path: str | Path) -> Profile:
         return _bundled(s)
     if s in _aliases():
         return _bundled(_aliases()[s])
-    raise ProfileError(f"unknown profile {s!r}: bundled profiles are {', '.join(names())}; or give a path to a .toml file")
+    raise ProfileError(
+        f"unknown profile {s!r}: bundled profiles are {', '.join(names())}; or give a path to a .toml file"
+    )
