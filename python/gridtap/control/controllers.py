@@ -332,6 +332,9 @@ class _BatteryController:
             f"{name} max_discharge_w", max_discharge_w, minimum=0.0, allow_none=True
         )
 
+    def propose(self, site: Site, proposal: Proposal) -> Proposal | Hold:
+        raise NotImplementedError
+
     def _limits(self, inputs: _Inputs) -> BatteryLimits | None:
         ns = inputs.site.battery
         found: list[float | None] = []
