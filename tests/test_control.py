@@ -261,6 +261,25 @@ def test_pv_curtailment_takes_what_the_battery_cannot() -> None:
     assert dal.snapshot(now=T0)["pv/SetActivePowerLimit_L2"].value == pytest.approx(2500.0)
 
 
+def test_peak_shaving_counts_the_curtailment_proposed_before_it() -> None:
+    dal = Dal()
+    write_grid(dal, T0, SPEC_GRID)
+    write_battery(dal, T0, max_charge=2000.0)
+    dal.write_many("pv", {"ActivePower_L1": 0.0, "ActivePower_L2": 4000.0, "ActivePower_L3": 3000.0}, T0)
+    controllers = [PhaseZeroExport(curtail_pv=True, pv_max_w=6000), PeakShaving(limit_w=8000)]
+    result = EdgeCycle(dal, controllers).run_once(now=T0)
+    # L2 and L3 reach 0 W by charging 2000 W and curtailing 3000 W: 15 kW in total, 7 kW to shave
+    assert setpoints(result) == pytest.approx([-7000.0, 1500.0, 500.0])
+    assert result.predicted_grid == pytest.approx(
+        {
+            "grid/ActivePower_L1": 8000.0,
+            "grid/ActivePower_L2": 0.0,
+            "grid/ActivePower_L3": 0.0,
+            "grid/ActivePower": 8000.0,
+        }
+    )
+
+
 def test_curtailed_pv_is_released_into_new_battery_room_without_export() -> None:
     site = SimSite(load=(15000.0, 1000.0, 1000.0), pv_available=(0.0, 4000.0, 3000.0), max_charge=2000.0)
     dal = Dal()

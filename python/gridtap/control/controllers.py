@@ -180,6 +180,16 @@ def _predict(grid: Sequence[float], battery: Sequence[float], setpoints: Sequenc
     return [g + s - b for g, s, b in zip(grid, setpoints, battery, strict=True)]
 
 
+def _curtailment(site: Site, pv_limit_w: Iterable[float | None]) -> list[float]:
+    """The import each phase gains from PV limits below the measured PV (0 where either is unknown;
+    a limit above the measured PV is not counted on to raise it)."""
+    gains = []
+    for p, limit in zip(PHASES, pv_limit_w, strict=True):
+        measured = site.snapshot.value(f"{site.pv}/ActivePower_{p}")
+        gains.append(0.0 if limit is None or measured is None else max(0.0, measured - limit))
+    return gains
+
+
 # --- battery limits ---------------------------------------------------------------------------------
 
 
@@ -515,8 +525,9 @@ class PeakShaving(_BatteryController):
     the discharge is spread evenly. When the predicted total is below `recharge_below_w` (default
     0.8 · `limit_w`), the battery charges by up to `recharge_w` (default: no cap) on the phases with
     the least import first, so that the predicted total stays at or below `recharge_below_w`.
-    Between the two limits it leaves the proposal as it is. What the battery limits or the floor
-    prevent is said in the notes.
+    Between the two limits it leaves the proposal as it is. The prediction counts the battery
+    setpoints and the PV limits proposed before it (PV measured above its limit drops to it). What
+    the battery limits or the floor prevent is said in the notes.
     """
 
     def __init__(
@@ -564,9 +575,13 @@ class PeakShaving(_BatteryController):
             return Hold("; ".join(inputs.problems))
 
         setpoints = list(proposal.battery_w)
-        change = sum(s - b for s, b in zip(setpoints, battery, strict=True))
+        curtailed = _curtailment(site, proposal.pv_limit_w)
+        change = sum(s - b for s, b in zip(setpoints, battery, strict=True)) + sum(curtailed)
         predicted_total = total + change
-        levels = _predict(grid, battery, setpoints) if grid is not None else [predicted_total / 3.0] * 3
+        if grid is not None:
+            levels = [x + c for x, c in zip(_predict(grid, battery, setpoints), curtailed, strict=True)]
+        else:
+            levels = [predicted_total / 3.0] * 3
         notes: list[str] = []
         if predicted_total > self.limit_w:
             excess = predicted_total - self.limit_w
@@ -621,12 +636,8 @@ def predict_grid(
     battery = inputs.battery_power()
     if grid is None or battery is None or inputs.problems:
         return {}
-    predicted = _predict(grid, battery, battery_w)
-    pv = [site.snapshot.value(f"{site.pv}/ActivePower_{p}") for p in PHASES]
-    for i, limit in enumerate(pv_limit_w):
-        measured = pv[i]
-        if limit is not None and measured is not None:
-            predicted[i] += max(0.0, measured - limit)
+    curtailed = _curtailment(site, pv_limit_w)
+    predicted = [x + c for x, c in zip(_predict(grid, battery, battery_w), curtailed, strict=True)]
     out = {f"{site.grid}/ActivePower_{p}": w for p, w in zip(PHASES, predicted, strict=True)}
     total = site.snapshot.value(f"{site.grid}/ActivePower")
     if total is None:
