@@ -392,7 +392,8 @@ class PhaseZeroExport(_BatteryController):
     per-phase limit that means "not curtailed"). A curtailed phase is released as the site allows:
     by the import above the floor, and, while PV runs at its limit and the battery has room, by
     that room with the battery charging the same amount at once (so if the PV delivers, the grid
-    does not move; if it does not, the phase imports for a cycle).
+    does not move; if it does not, the phase imports for a cycle). PV within `pv_at_limit_w` of
+    its limit counts as running at it.
 
     Publishes `min_phase_grid_w` in the proposal so that later controllers keep to it.
     """
