@@ -1,0 +1,220 @@
+"""A simulated meter: serves a GridScenario through any profile's register map over Modbus.
+
+The registers are encoded exactly as the profile says the meter encodes them (types, word orders,
+scales, SunSpec scale factors and native signs), so the real adapter reads it as it would read a
+physical meter. Fault switches make it drop connections, answer slowly, answer with exceptions,
+or freeze its registers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from pymodbus.constants import ExcCodes
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from gridtap.profile import Profile
+from gridtap.profiles import load as load_profile
+from gridtap.sim.scenario import GridScenario
+
+__all__ = ["MeterSimulator", "SunSpecLayout"]
+
+log = logging.getLogger(__name__)
+
+COMMON_MODEL_LENGTH = 66  # SunSpec model 1 (common): manufacturer, model, serial, ...
+
+
+def _text_registers(text: str, count: int) -> list[int]:
+    raw = text.encode("ascii")[: 2 * count].ljust(2 * count, b"\0")
+    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, 2 * count, 2)]
+
+
+class SunSpecLayout:
+    """Where a SunSpec device's marker, common model, meter model and end marker sit."""
+
+    def __init__(self, base: int, model_id: int, length: int) -> None:
+        self.base = base
+        self.model_id = model_id
+        self.length = length
+        self.common = base + 2
+        self.model = self.common + 2 + COMMON_MODEL_LENGTH  # = base + 70, i.e. 40070 for 40000
+        self.end = self.model + 2 + length
+
+    def header_registers(self) -> dict[int, list[int]]:
+        common = (
+            [1, COMMON_MODEL_LENGTH] + _text_registers("gridtap", 16) + _text_registers("simulated meter", 16)
+        )
+        common += [0] * (COMMON_MODEL_LENGTH + 2 - len(common))
+        return {
+            self.base: [0x5375, 0x6E53],
+            self.common: common,
+            self.model: [self.model_id, self.length],
+            self.end: [0xFFFF, 0],
+        }
+
+
+_MODEL_LENGTH = {"sunspec_int": 105, "sunspec_float": 124}
+
+
+class MeterSimulator:
+    """Serve `scenario` as a meter of type `profile` (a name, path or Profile).
+
+    For a SunSpec profile the device gets the "SunS" marker at `sunspec_base`, a common model and
+    the meter model `sunspec_model` (default 203 or 213). `overrides` forces channel values (None =
+    the meter's "not available" encoding). Fault switches, changeable while serving:
+    `delay` (s before each answer), `exception` (an ExcCodes for every read, or None),
+    `exception_at` (start addresses whose reads fail with ILLEGAL_ADDRESS), `frozen` (serve the last
+    registers unchanged), and `await drop_connections()`.
+    """
+
+    def __init__(
+        self,
+        scenario: GridScenario,
+        profile: str | Profile = "sdm630",
+        *,
+        unit_id: int = 1,
+        clock: Callable[[], float] = time.time,
+        sunspec_base: int = 40000,
+        sunspec_model: int | None = None,
+        overrides: Mapping[str, float | None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        p = profile if isinstance(profile, Profile) else load_profile(profile)
+        self.sunspec: SunSpecLayout | None = None
+        if p.addressing == "sunspec_model":
+            model = sunspec_model or p.models[min(2, len(p.models) - 1)]
+            if model not in p.models:
+                raise ValueError(f"{p.name} serves SunSpec models {p.models}, not {model}")
+            self.sunspec = SunSpecLayout(sunspec_base, model, _MODEL_LENGTH[p.name])
+            p = p.located(self.sunspec.model, model)
+        self.profile = p
+        self.unit_id = unit_id
+        self.clock = clock
+        self.overrides: dict[str, float | None] = dict(overrides or {})
+        # fault switches
+        self.delay = 0.0
+        self.exception: ExcCodes | None = None
+        self.exception_at: set[int] = set()
+        self.frozen = False
+        self.requests: deque[tuple[int, int, int]] = deque(maxlen=1000)
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._layout()
+
+    # --- register image -------------------------------------------------------------------------
+
+    def _layout(self) -> None:
+        spans = [(b.start, b.end) for b in self.profile.blocks]
+        headers = self.sunspec.header_registers() if self.sunspec else {}
+        spans += [(a, a + len(regs)) for a, regs in headers.items()]
+        self._lo = min(lo for lo, _ in spans)
+        self._hi = max(hi for _, hi in spans)
+        self._image = np.zeros(self._hi - self._lo, dtype=np.uint16)
+        for addr, regs in headers.items():
+            self._image[addr - self._lo : addr - self._lo + len(regs)] = regs
+        # frame offset → image offset, block by block
+        self._scatter = []
+        pos = 0
+        for b in self.profile.blocks:
+            self._scatter.append((pos, b.start - self._lo, b.count))
+            pos += b.count
+        self._last_values: dict[str, float | None] = {}
+
+    def values_at(self, t: float) -> dict[str, float | None]:
+        """The channel values served at time t (standard convention)."""
+        values: dict[str, float | None] = dict(self.scenario.sample(t).grid)
+        values.update(self.overrides)
+        return values
+
+    def refresh(self, t: float | None = None) -> np.ndarray:
+        """Recompute the register image for time t (now by default), unless frozen."""
+        if not self.frozen:
+            values = self.values_at(self.clock() if t is None else t)
+            frame = self.profile.encode(values)
+            for pos, off, count in self._scatter:
+                self._image[off : off + count] = frame[pos : pos + count]
+            self._last_values = values
+        return self._image
+
+    @property
+    def served_values(self) -> dict[str, float | None]:
+        """The values behind the registers last served."""
+        return dict(self._last_values)
+
+    async def _action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        self.requests.append((function_code, address, count))
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+        if set_values is not None:
+            return ExcCodes.ILLEGAL_FUNCTION  # a meter: read-only
+        if self.exception is not None:
+            return self.exception
+        if address in self.exception_at:
+            return ExcCodes.ILLEGAL_ADDRESS
+        image = self.refresh()
+        lo = address - start_address
+        base = self._lo - start_address
+        registers[base : base + len(image)] = image.tolist()
+        if lo < 0:
+            return ExcCodes.ILLEGAL_ADDRESS
+        return None
+
+    def _device(self) -> SimDevice:
+        data = SimData(self._lo, count=self._hi - self._lo, values=0, datatype=DataType.REGISTERS)
+        return SimDevice(id=self.unit_id, simdata=[data], action=self._action)
+
+    # --- serving --------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, framer: str = "socket") -> int:
+        """Serve Modbus TCP (or RTU framing over TCP with framer="rtu"); returns the port."""
+        fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
+        server = ModbusTcpServer(self._device(), address=(host, port), framer=fr)
+        await server.serve_forever(background=True)
+        self._server = server
+        return int(server.transport.sockets[0].getsockname()[1])
+
+    async def start_rtu(self, device: str, baudrate: int = 9600) -> None:
+        """Serve Modbus RTU on a serial device (e.g. one end of a pty pair)."""
+        server = ModbusSerialServer(self._device(), port=device, baudrate=baudrate, framer=FramerType.RTU)
+        await server.serve_forever(background=True)
+        self._server = server
+
+    async def drop_connections(self) -> None:
+        """Cut every client connection (the server keeps listening)."""
+        if self._server is None:
+            return
+        for conn in list(self._server.active_connections.values()):
+            conn.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+
+    async def __aenter__(self) -> MeterSimulator:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def request_function_codes(self) -> set[int]:
+        return {fc for fc, _, _ in self.requests}
+
+    def requested_blocks(self) -> Iterable[tuple[int, int, int]]:
+        return list(self.requests)
