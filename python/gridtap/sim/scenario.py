@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -59,6 +60,8 @@ from gridtap.errors import InvalidValueError
 __all__ = ["DEFAULT_START", "FrequencyEvent", "GridScenario", "SiteState"]
 
 Array = npt.NDArray[np.floating[Any]]
+
+log = logging.getLogger(__name__)
 
 #: 2026-06-21T10:00Z: a June morning, so the default scenario's PV is producing.
 DEFAULT_START = float(calendar.timegm((2026, 6, 21, 10, 0, 0)))
@@ -470,6 +473,15 @@ class _Synthetic:
         if cached is not None:
             self._cache.move_to_end(block)
             return cached
+        ahead = (block - len(self._checkpoints) + 1) * _BLOCK_STEPS * self.step
+        if ahead > 86400.0:
+            log.warning(
+                "generating %.1f days of scenario data to reach t = %.0f (start %.0f); "
+                "pass start= near the times you query",
+                ahead / 86400.0,
+                self.start + block * _BLOCK_STEPS * self.step,
+                self.start,
+            )
         while len(self._checkpoints) <= block:
             b = len(self._checkpoints) - 1
             values, following = self._generate(b, self._checkpoints[b])

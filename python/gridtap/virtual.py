@@ -1,0 +1,252 @@
+"""The virtual grid meter: grid channels computed from the load, PV and battery in the DAL.
+
+Per phase, grid = load + battery − pv (DESIGN.md: `load` + consumption, `battery` + charging,
+`pv` + generation), for active power and, where every input of the phase has it, for reactive
+power (PV reactive power is taken with the same sign convention as its active power, so it
+enters with a minus too). Totals are the sum of the phases when every phase the load has can be
+computed, otherwise they come from the inputs' totals. Apparent power and power factor follow
+from P and Q (arithmetic sum of the phases' S; PF = P/S, signed by P, 1 where S = 0).
+
+Quality and time: an output's quality is the worst of its inputs' (ERROR > STALE > GOOD), an
+ERROR output has no value, and its timestamp is the oldest input's, so an output is never fresher
+than what it was computed from. A missing input channel means the output is not computed (never
+published as 0); the one exception is a battery namespace with no channel at all in the DAL,
+which is a site without battery and contributes 0 (pass `battery=None` or `pv=None` to say so
+explicitly).
+
+Energy (kWh, kVARh) is integrated from the total active and reactive power by the Rust
+`EnergyIntegrator` (trapezoids, import and export split at zero crossings, no energy invented
+across gaps longer than `max_gap`), from GOOD values only and only when their timestamp advanced.
+The counters start at 0 when the meter is created and carry the timestamp of the last value
+integrated; while the total power is STALE or ERROR they are republished as STALE with that
+value and timestamp (the count up to then stays valid, so it is not erased as ERROR).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gridtap._core import EnergyIntegrator
+from gridtap.channels import BATTERY_CHANNELS, CHANNELS, LOAD_CHANNELS, PV_CHANNELS, catalogue_for
+from gridtap.dal import Dal, Quality, Reading, Snapshot
+from gridtap.errors import ChannelError, InvalidValueError, ValueTypeError
+
+__all__ = ["VirtualGridMeter"]
+
+_PHASES = ("L1", "L2", "L3")
+_SEVERITY = {Quality.GOOD: 0, Quality.STALE: 1, Quality.ERROR: 2}
+_UNITS = {c.name: c.unit for c in CHANNELS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """A computed value with the quality and timestamp it inherits from its inputs."""
+
+    value: float | None  # None exactly when ERROR
+    quality: Quality
+    timestamp: float
+
+
+def _combine(inputs: Sequence[Reading | _Term], f: Callable[..., float]) -> _Term:
+    quality = max((r.quality for r in inputs), key=_SEVERITY.__getitem__)
+    timestamp = min(r.timestamp for r in inputs)
+    if quality is Quality.ERROR:
+        return _Term(None, quality, timestamp)
+    value = f(*(r.value for r in inputs))
+    if not math.isfinite(value):
+        return _Term(None, Quality.ERROR, timestamp)
+    return _Term(value, quality, timestamp)
+
+
+def _sum(*values: float) -> float:
+    return sum(values, 0.0)
+
+
+def _power_factor(p: float, s: float) -> float:
+    return p / s if s > 0 else 1.0
+
+
+def _check_namespace(role: str, namespace: str, catalogue: tuple[object, ...]) -> str:
+    if not isinstance(namespace, str):
+        raise ValueTypeError(f"VirtualGridMeter {role}= must be a namespace name, got {namespace!r}")
+    if catalogue_for(namespace) is not catalogue:
+        raise ChannelError(
+            f"VirtualGridMeter {role}={namespace!r} is not a {role} namespace ({role}[_<name>])"
+        )
+    return namespace
+
+
+class VirtualGridMeter:
+    """Computes `namespace/...` grid channels from the load, PV and battery channels in `dal`.
+
+    Call `update(now)` periodically (e.g. after the device adapters wrote): it takes one DAL
+    snapshot and writes the outputs that changed, each group of equal timestamp and quality in
+    one atomic `write_many`, and returns what it wrote (channel → Reading). Nothing is written for
+    outputs whose inputs did not advance, and an output whose oldest input is older than what was
+    already published is skipped (the DAL's timestamps never go backwards).
+    """
+
+    dal: Dal
+    load: str
+    pv: str | None
+    battery: str | None
+    namespace: str
+    max_gap: float
+
+    def __init__(
+        self,
+        dal: Dal,
+        load: str = "load",
+        pv: str | None = "pv",
+        battery: str | None = "battery",
+        namespace: str = "grid",
+        max_gap: float = 60.0,
+    ) -> None:
+        if not all(callable(getattr(dal, attr, None)) for attr in ("snapshot", "write_many")):
+            raise ValueTypeError(
+                f"VirtualGridMeter needs a gridtap.Dal (snapshot and write_many), got {dal!r}"
+            )
+        if isinstance(max_gap, bool) or not isinstance(max_gap, numbers.Real) or not max_gap > 0:
+            raise InvalidValueError(f"max_gap must be a positive number of seconds, got {max_gap!r}")
+        self.dal = dal
+        self.load = _check_namespace("load", load, LOAD_CHANNELS)
+        self.pv = None if pv is None else _check_namespace("pv", pv, PV_CHANNELS)
+        self.battery = None if battery is None else _check_namespace("battery", battery, BATTERY_CHANNELS)
+        self.namespace = _check_namespace("grid", namespace, CHANNELS)
+        self.max_gap = float(max_gap)
+        self._active: EnergyIntegrator = EnergyIntegrator(max_gap=self.max_gap)
+        self._reactive: EnergyIntegrator = EnergyIntegrator(max_gap=self.max_gap)
+        self._published: dict[str, tuple[float, Quality, float | None]] = {}
+
+    @property
+    def gap_count(self) -> int:
+        """Intervals longer than `max_gap` between integrated active-power values (not integrated)."""
+        return int(self._active.gap_count)
+
+    @property
+    def gap_seconds(self) -> float:
+        return float(self._active.gap_seconds)
+
+    # --- computing ---------------------------------------------------------------------------
+
+    def _devices(self, snapshot: Snapshot) -> list[tuple[str, float]]:
+        """(namespace, sign) of the devices whose channels enter the sum, load first."""
+        devices = [(self.load, 1.0)]
+        if self.battery is not None:
+            prefix = self.battery + "/"
+            if any(channel.startswith(prefix) for channel in snapshot):
+                devices.append((self.battery, 1.0))
+        if self.pv is not None:
+            devices.append((self.pv, -1.0))
+        return devices
+
+    def _from_inputs(self, snapshot: Snapshot, devices: list[tuple[str, float]], name: str) -> _Term | None:
+        readings = [snapshot.get(f"{ns}/{name}") for ns, _ in devices]
+        present = [r for r in readings if r is not None]
+        if len(present) != len(readings):
+            return None
+        signs = [sign for _, sign in devices]
+
+        def grid(*values: float) -> float:
+            total = 0.0
+            for sign, v in zip(signs, values, strict=True):
+                total = total + v if sign > 0 else total - v
+            return total
+
+        return _combine(present, grid)
+
+    def _compute(self, snapshot: Snapshot) -> dict[str, _Term]:
+        """The power outputs (bare names) for one snapshot, without energy; nothing is written."""
+        devices = self._devices(snapshot)
+        load_phases = [p for p in _PHASES if f"{self.load}/ActivePower_{p}" in snapshot]
+        out: dict[str, _Term] = {}
+        for p in _PHASES:
+            for base in ("ActivePower", "ReactivePower"):
+                term = self._from_inputs(snapshot, devices, f"{base}_{p}")
+                if term is not None:
+                    out[f"{base}_{p}"] = term
+        for base in ("ActivePower", "ReactivePower"):
+            phases = [out.get(f"{base}_{p}") for p in load_phases]
+            if load_phases and all(t is not None for t in phases):
+                out[base] = _combine([t for t in phases if t is not None], _sum)
+            else:
+                term = self._from_inputs(snapshot, devices, base)
+                if term is not None:
+                    out[base] = term
+        for p in _PHASES:
+            if f"ActivePower_{p}" in out and f"ReactivePower_{p}" in out:
+                s = _combine([out[f"ActivePower_{p}"], out[f"ReactivePower_{p}"]], math.hypot)
+                out[f"ApparentPower_{p}"] = s
+                out[f"PowerFactor_{p}"] = _combine([out[f"ActivePower_{p}"], s], _power_factor)
+        apparent = [out.get(f"ApparentPower_{p}") for p in load_phases]
+        if load_phases and all(t is not None for t in apparent):
+            out["ApparentPower"] = _combine([t for t in apparent if t is not None], _sum)
+        elif "ActivePower" in out and "ReactivePower" in out:
+            out["ApparentPower"] = _combine([out["ActivePower"], out["ReactivePower"]], math.hypot)
+        if "ActivePower" in out and "ApparentPower" in out:
+            out["PowerFactor"] = _combine([out["ActivePower"], out["ApparentPower"]], _power_factor)
+        if all(f"ActivePower_{p}" in out for p in _PHASES):
+            phases3 = [out[f"ActivePower_{p}"] for p in _PHASES]
+            out["PhaseImbalance"] = _combine(phases3, lambda *v: max(v) - min(v))
+        return out
+
+    def _integrate(self, integrator: EnergyIntegrator, power: _Term | None) -> tuple[Quality, float] | None:
+        """Feed a GOOD, advanced value; return the counters' (quality, timestamp), None before any."""
+        if power is None:
+            return None
+        last = integrator.last_timestamp
+        if (
+            power.quality is Quality.GOOD
+            and power.value is not None
+            and (last is None or power.timestamp > last)
+        ):
+            integrator.update(np.array([power.timestamp]), np.array([power.value]))
+            last = integrator.last_timestamp
+        if last is None:
+            return None
+        return (Quality.GOOD if power.quality is Quality.GOOD else Quality.STALE), float(last)
+
+    def _energy(self, out: dict[str, _Term]) -> None:
+        active = self._integrate(self._active, out.get("ActivePower"))
+        if active is not None:
+            quality, ts = active
+            imp, exp = float(self._active.import_kwh), float(self._active.export_kwh)
+            out["EnergyImport"] = _Term(imp, quality, ts)
+            out["EnergyExport"] = _Term(exp, quality, ts)
+            out["EnergyNet"] = _Term(imp - exp, quality, ts)
+        reactive = self._integrate(self._reactive, out.get("ReactivePower"))
+        if reactive is not None:
+            quality, ts = reactive
+            out["ReactiveEnergyImport"] = _Term(float(self._reactive.import_kwh), quality, ts)
+            out["ReactiveEnergyExport"] = _Term(float(self._reactive.export_kwh), quality, ts)
+
+    # --- publishing --------------------------------------------------------------------------
+
+    def update(self, now: float | None = None) -> dict[str, Reading]:
+        """Compute from one snapshot taken at `now` and write what changed; returns what was written."""
+        snapshot = self.dal.snapshot(now)
+        out = self._compute(snapshot)
+        self._energy(out)
+        groups: dict[tuple[float, Quality], dict[str, float | None]] = {}
+        for name, term in out.items():
+            stored = snapshot.get(f"{self.namespace}/{name}")
+            previous = self._published.get(name)
+            newest = max(
+                stored.timestamp if stored is not None else -math.inf,
+                previous[0] if previous is not None else -math.inf,
+            )
+            if term.timestamp < newest or previous == (term.timestamp, term.quality, term.value):
+                continue
+            groups.setdefault((term.timestamp, term.quality), {})[name] = term.value
+        written: dict[str, Reading] = {}
+        for (timestamp, quality), values in sorted(groups.items(), key=lambda g: g[0][0]):
+            self.dal.write_many(self.namespace, values, timestamp, quality)
+            for name, value in values.items():
+                self._published[name] = (timestamp, quality, value)
+                written[f"{self.namespace}/{name}"] = Reading(value, _UNITS[name], timestamp, quality)
+        return written
