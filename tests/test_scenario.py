@@ -478,3 +478,11 @@ def test_bad_parameters(kwargs: dict[str, object], message: str) -> None:
 def test_static_battery_beyond_its_limits_is_refused() -> None:
     with pytest.raises(ValueError, match="exceeds the per-phase limits"):
         GridScenario.static(battery_w=(5000, 0, 0), battery_max_charge_w=9000)
+
+
+def test_static_single_phase_site() -> None:
+    sc = GridScenario.static(load_w=(2000.0,), pv_w=(3500.0,), battery_w=(500.0,))
+    state = sc.sample(sc.start)
+    assert state.grid["ActivePower_L1"] == state.grid["ActivePower"] == -1000.0
+    assert "ActivePower_L2" not in state.grid and state.battery["ActivePower"] == 500.0
+    assert state.grid["Current_L1"] == 1000.0 / 230.0

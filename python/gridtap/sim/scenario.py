@@ -870,7 +870,7 @@ class GridScenario:
         step_s = _positive("step", step)
         split = _per_phase("pv_split", pv_split if pv_split is not None else (1.0,) * phases, phases)
         if split.min() < 0 or split.sum() <= 0:
-            raise InvalidValueError(f"pv_split must be ≥ 0 with a positive sum, got {list(pv_split or ())}")
+            raise InvalidValueError(f"pv_split must be ≥ 0 with a positive sum, got {split.tolist()}")
         site = _RandomSite(
             seed=int(seed),
             start=start_s,
@@ -920,9 +920,9 @@ class GridScenario:
         cls,
         *,
         load_w: Sequence[float] = (0.0, 0.0, 0.0),
-        pv_w: Sequence[float] = (0.0, 0.0, 0.0),
-        battery_w: Sequence[float] = (0.0, 0.0, 0.0),
-        load_var: Sequence[float] = (0.0, 0.0, 0.0),
+        pv_w: Sequence[float] | None = None,
+        battery_w: Sequence[float] | None = None,
+        load_var: Sequence[float] | None = None,
         frequency: float = 50.0,
         voltage: float = 230.0,
         start: float | None = None,
@@ -933,15 +933,17 @@ class GridScenario:
     ) -> GridScenario:
         """A constant site: no noise, no daily profile; counters start at 0 and integrate.
 
-        One value per phase (three, or one for a single-phase site). The site has a battery when
+        One value per phase: three, or one for a single-phase site (the number of `load_w` values
+        sets it; `pv_w`, `battery_w` and `load_var` default to zeros). The site has a battery when
         `battery_w` is not all zero or a battery limit is given; it holds `battery_w` (+ charging)
         until `set_battery_setpoints`, has unlimited capacity, and its limits default to 10 kW.
         """
         load = _per_phase("load_w", load_w)
         phases = len(load)
-        pv = _per_phase("pv_w", pv_w, phases)
-        bat = _per_phase("battery_w", battery_w, phases)
-        var = _per_phase("load_var", load_var, phases)
+        zeros = (0.0,) * phases
+        pv = _per_phase("pv_w", zeros if pv_w is None else pv_w, phases)
+        bat = _per_phase("battery_w", zeros if battery_w is None else battery_w, phases)
+        var = _per_phase("load_var", zeros if load_var is None else load_var, phases)
         has_battery = (
             bool(np.any(bat != 0)) or battery_max_charge_w is not None or battery_max_discharge_w is not None
         )
