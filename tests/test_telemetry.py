@@ -259,6 +259,40 @@ def test_reconnect_delivers_the_latest_values(mosquitto: Broker, caplog: pytest.
     )
 
 
+def test_broker_killed_mid_stream_retains_the_last_written_values(mosquitto: Broker) -> None:
+    # QoS 1 messages are in flight when the broker dies; after the restart paho re-sends them, and
+    # the publisher's re-publication must still come last, so the retained value is the newest.
+    names = [f"{q}_L{n}" for q in ("ActivePower", "Voltage", "Current") for n in (1, 2, 3)]
+    dal = Dal(default_max_age=60.0)
+    stop = threading.Event()
+    last: list[float] = []
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            ts = time.time()
+            dal.write_many("grid", dict.fromkeys(names, float(i)), ts)
+            last.append(ts)
+            time.sleep(0.0005)
+
+    with publishing(dal, mosquitto, reconnect_delay=(1, 1)) as pub:
+        th = threading.Thread(target=writer)
+        th.start()
+        time.sleep(0.3)
+        mosquitto.kill()
+        time.sleep(0.005)
+        stop.set()
+        th.join()
+        mosquitto.start()
+        assert pub.wait_connected(15), pub.last_error
+        with Subscriber(mosquitto, "gridtap/grid/#") as sub:
+            newest = last[-1]
+            assert sub.wait_for(
+                lambda s: all((s.last(f"gridtap/grid/{n}") or {}).get("timestamp") == newest for n in names)
+            ), {n: sub.last(f"gridtap/grid/{n}") for n in names}
+
+
 def test_starts_before_the_broker_and_connects_when_it_comes(tmp_path: Path) -> None:
     broker = Broker(tmp_path / "late", port=free_port())
     dal = Dal(default_max_age=60.0)
