@@ -486,3 +486,17 @@ def test_static_single_phase_site() -> None:
     assert state.grid["ActivePower_L1"] == state.grid["ActivePower"] == -1000.0
     assert "ActivePower_L2" not in state.grid and state.battery["ActivePower"] == 500.0
     assert state.grid["Current_L1"] == 1000.0 / 230.0
+
+
+def test_static_site_far_from_its_start_in_closed_form() -> None:
+    # a constant site's counters are a sum over its setpoint schedule, so any time is O(1)
+    sc = GridScenario.static(load_w=(15000, 1000, 1000), pv_w=(0, 4000, 3000), battery_max_charge_w=9000)
+    year = 365 * 24 * H
+    assert sc.sample(sc.start + year).grid["EnergyImport"] == pytest.approx(10.0 * 8760, rel=1e-12)
+    sc.set_battery_setpoints((0.0, 3000.0, 2000.0), at=sc.start + year / 2)  # +5 kW from mid-year
+    late = sc.sample(sc.start + year).grid
+    assert late["EnergyImport"] == pytest.approx(10.0 * 4380 + 15.0 * 4380, rel=1e-12)
+    assert late["ActivePower"] == 15000.0
+    fresh = GridScenario.static(load_w=(15000, 1000, 1000), pv_w=(0, 4000, 3000), battery_max_charge_w=9000)
+    fresh.set_battery_setpoints((0.0, 3000.0, 2000.0), at=fresh.start + year / 2)
+    assert fresh.sample(sc.start + year) == sc.sample(sc.start + year)

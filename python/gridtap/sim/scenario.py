@@ -406,6 +406,11 @@ class _Synthetic:
             initial_wh = battery.capacity_wh * battery.initial_soc / 100.0
         self._checkpoints = [_Checkpoint(site.initial_state(), math.nan, initial_wh, site.initial_counters())]
         self._cache: OrderedDict[int, Array] = OrderedDict()
+        # A constant site with unlimited storage has no state but its counters, which are a sum
+        # over the setpoint schedule: its checkpoints are computed directly, any time in O(1).
+        self._closed_form = isinstance(site, _ConstantSite) and (
+            battery is None or battery.capacity_wh is None
+        )
         self.names = {
             "grid": _grid_names(self.phases),
             "load": _power_names(LOAD_CHANNELS, self.phases),
@@ -473,6 +478,10 @@ class _Synthetic:
         if cached is not None:
             self._cache.move_to_end(block)
             return cached
+        if self._closed_form:
+            values, _ = self._generate(block, self._closed_form_checkpoint(block))
+            self._remember(block, values)
+            return values
         ahead = (block - len(self._checkpoints) + 1) * _BLOCK_STEPS * self.step
         if ahead > 86400.0:
             log.warning(
@@ -495,6 +504,37 @@ class _Synthetic:
         self._remember(block, values)
         return values
 
+    def _closed_form_checkpoint(self, block: int) -> _Checkpoint:
+        first = self._checkpoints[0]
+        site = self.site
+        assert isinstance(site, _ConstantSite)
+        k_end = block * _BLOCK_STEPS
+        load, pv = site._drivers.load_p[:, 0], site._drivers.pv_p[:, 0]
+        q_total = float(site._drivers.load_q[:, 0].sum())
+        counters = list(first.counters)
+        for i, (k_from, setpoints) in enumerate(self.schedule):
+            k_to = min(self.schedule[i + 1][0] if i + 1 < len(self.schedule) else k_end, k_end)
+            if k_to <= k_from:
+                continue
+            battery = np.zeros(self.phases) if self.battery is None else self._wanted(setpoints, load, pv)
+            p_total = float((load + battery - pv).sum())
+            hours = (k_to - k_from) * self.step / _J_PER_KWH
+            for j, x in enumerate((p_total, -p_total, q_total, -q_total)):
+                counters[j] += max(x, 0.0) * hours
+        return _Checkpoint(
+            first.site, 0.0, first.battery_wh, (counters[0], counters[1], counters[2], counters[3])
+        )
+
+    def _wanted(self, setpoints: Setpoints, load: Array, pv: Array) -> Array:
+        """Battery power per phase (rows) the control asks for, within the power limits."""
+        battery, ph = self.battery, self.phases
+        assert battery is not None
+        if setpoints is None:  # self-consumption: bring the total grid power to zero
+            total = np.clip(pv.sum(axis=0) - load.sum(axis=0), -battery.max_discharge_w, battery.max_charge_w)
+            return np.broadcast_to(total / ph, load.shape)
+        per_phase = np.clip(np.asarray(setpoints), -battery.max_discharge_w / ph, battery.max_charge_w / ph)
+        return per_phase if load.ndim == 1 else np.broadcast_to(per_phase[:, None], load.shape)
+
     def _remember(self, block: int, values: Array) -> None:
         self._cache[block] = values
         while len(self._cache) > _CACHE_BLOCKS:
@@ -515,15 +555,7 @@ class _Synthetic:
         assert battery is not None
         wanted = np.empty((ph, n))
         for lo, hi, setpoints in self._segments(k0, n):
-            if setpoints is None:  # self-consumption: bring the total grid power to zero
-                surplus = drivers.pv_p[:, lo:hi].sum(axis=0) - drivers.load_p[:, lo:hi].sum(axis=0)
-                total = np.clip(surplus, -battery.max_discharge_w, battery.max_charge_w)
-                wanted[:, lo:hi] = total / ph
-            else:
-                per_phase = np.clip(
-                    np.asarray(setpoints), -battery.max_discharge_w / ph, battery.max_charge_w / ph
-                )
-                wanted[:, lo:hi] = per_phase[:, None]
+            wanted[:, lo:hi] = self._wanted(setpoints, drivers.load_p[:, lo:hi], drivers.pv_p[:, lo:hi])
         if battery.capacity_wh is None:
             return wanted, np.full(n, stored_wh), stored_wh
         capacity = battery.capacity_wh
