@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 
 from gridtap._core import MeterPipeline
@@ -290,10 +290,13 @@ class ModbusMeter:
             rr = await asyncio.wait_for(
                 call(address, count=count, device_id=self.unit_id), self.timeout + 0.5
             )
-        except (TimeoutError, OSError, ModbusException, asyncio.IncompleteReadError) as e:
+        except (TimeoutError, ModbusIOException) as e:
             # a late answer could be taken for the next request's: start over on a new link
             await self._drop_client()
-            raise LinkDown(f"{type(e).__name__}: {e}".rstrip(": ")) from None
+            raise LinkDown(f"no response within {self.timeout} s ({type(e).__name__})") from None
+        except (OSError, ModbusException, asyncio.IncompleteReadError) as e:
+            await self._drop_client()
+            raise LinkDown(f"link lost: {type(e).__name__}: {e}".rstrip(": ")) from None
         if rr.isError():
             code = getattr(rr, "exception_code", None)
             self.stats.block_errors += 1

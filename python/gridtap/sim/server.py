@@ -9,6 +9,7 @@ or freeze its registers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -107,6 +108,7 @@ class MeterSimulator:
         self.requests: deque[tuple[int, int, int]] = deque(maxlen=1000)
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._listen: tuple[str, int, str] | None = None
         self._layout()
 
     # --- register image -------------------------------------------------------------------------
@@ -131,6 +133,13 @@ class MeterSimulator:
     def values_at(self, t: float) -> dict[str, float | None]:
         """The channel values served at time t (standard convention)."""
         values: dict[str, float | None] = dict(self.scenario.sample(t).grid)
+        phases = self.profile.phases
+        if phases < 3:
+            # a meter with fewer phases sees only its own: its totals are their sums
+            for q in ("ActivePower", "ReactivePower", "ApparentPower"):
+                parts = [values.get(f"{q}_L{i}") for i in range(1, phases + 1)]
+                if all(v is not None for v in parts):
+                    values[q] = float(sum(v for v in parts if v is not None))
         values.update(self.overrides)
         return values
 
@@ -187,7 +196,9 @@ class MeterSimulator:
         server = ModbusTcpServer(self._device(), address=(host, port), framer=fr)
         await server.serve_forever(background=True)
         self._server = server
-        return int(server.transport.sockets[0].getsockname()[1])
+        bound = int(server.transport.sockets[0].getsockname()[1])
+        self._listen = (host, bound, framer)
+        return bound
 
     async def start_rtu(self, device: str, baudrate: int = 9600) -> None:
         """Serve Modbus RTU on a serial device (e.g. one end of a pty pair)."""
@@ -195,14 +206,31 @@ class MeterSimulator:
         await server.serve_forever(background=True)
         self._server = server
 
-    async def drop_connections(self) -> None:
-        """Cut every client connection (the server keeps listening)."""
-        if self._server is None:
+    async def drop_connections(self, down_for: float = 0.0) -> None:
+        """Cut every client connection. With `down_for` > 0 the meter also stops listening for
+        that long (refusing reconnects), as a meter or gateway that went away would."""
+        server = self._server
+        if server is None:
             return
-        for conn in list(self._server.active_connections.values()):
+        for conn in list(server.active_connections.values()):
             conn.close()
+        if down_for > 0 and self._listen is not None:
+            host, port, framer = self._listen
+            await server.shutdown()
+            self._server = None
+
+            async def come_back() -> None:
+                await asyncio.sleep(down_for)
+                await self.start(host, port, framer=framer)
+
+            self._task = asyncio.create_task(come_back())
 
     async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
         if self._server is not None:
             await self._server.shutdown()
             self._server = None
