@@ -10,12 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from simkit import SPEC_SITE, free_port, random_site, run, served, static_site, until
-
 from gridtap import Dal, Quality, profiles
 from gridtap.modbus import ModbusMeter, WritesNotAllowed
-from gridtap.sim.scenario import GridScenario
 from gridtap.sim.server import MeterSimulator
+from simkit import SPEC_SITE, free_port, random_site, run, served, static_site, until
 
 T_FIXED = 1_800_000_000.0
 PROFILES = profiles.names()

@@ -50,9 +50,8 @@ class SunSpecLayout:
         self.end = self.model + 2 + length
 
     def header_registers(self) -> dict[int, list[int]]:
-        common = (
-            [1, COMMON_MODEL_LENGTH] + _text_registers("gridtap", 16) + _text_registers("simulated meter", 16)
-        )
+        names = _text_registers("gridtap", 16) + _text_registers("simulated meter", 16)
+        common = [1, COMMON_MODEL_LENGTH, *names]
         common += [0] * (COMMON_MODEL_LENGTH + 2 - len(common))
         return {
             self.base: [0x5375, 0x6E53],
