@@ -12,6 +12,8 @@ on random numbers drawn from a generator seeded by (seed, block number), so any 
 recomputed from the checkpoint before it and the result never depends on the order of queries.
 Checkpoints are kept for every block generated; a query beyond the furthest block generates the
 blocks in between (cost proportional to the distance: choose `start` near the times you query).
+A constant site (`GridScenario.static`) has no state but its counters, so its checkpoints are
+computed directly and any time costs the same.
 
 Random model (one documented choice for each part of the issue):
 
@@ -54,7 +56,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from gridtap.channels import BATTERY_CHANNELS, CHANNELS, LOAD_CHANNELS, PV_CHANNELS
+from gridtap.channels import BATTERY_CHANNELS, CHANNELS, LOAD_CHANNELS, PV_CHANNELS, ChannelSpec
 from gridtap.errors import InvalidValueError
 
 __all__ = ["DEFAULT_START", "FrequencyEvent", "GridScenario", "SiteState"]
@@ -136,8 +138,8 @@ class SiteState:
 # --- channel sets ----------------------------------------------------------------------------
 
 
-def _in_catalogue_order(catalogue: Iterable[object], names: set[str]) -> list[str]:
-    ordered = [c.name for c in catalogue if c.name in names]  # type: ignore[attr-defined]
+def _in_catalogue_order(catalogue: Iterable[ChannelSpec], names: set[str]) -> list[str]:
+    ordered = [c.name for c in catalogue if c.name in names]
     assert len(ordered) == len(names), names - set(ordered)
     return ordered
 
@@ -164,7 +166,7 @@ def _grid_names(phases: int) -> list[str]:
     return _in_catalogue_order(CHANNELS, names)
 
 
-def _power_names(catalogue: Iterable[object], phases: int, extra: Sequence[str] = ()) -> list[str]:
+def _power_names(catalogue: Iterable[ChannelSpec], phases: int, extra: Sequence[str] = ()) -> list[str]:
     names = {"ActivePower", "ReactivePower", *extra}
     names |= {f"{base}_{p}" for base in ("ActivePower", "ReactivePower") for p in _PHASES[:phases]}
     return _in_catalogue_order(catalogue, names)
@@ -376,7 +378,7 @@ class _Checkpoint:
     site: tuple[float, ...]
     walk_prev: float  # the walk at the step before the block (NaN before the first)
     battery_wh: float
-    counters: tuple[float, float, float, float]  # kWh import, export; kVARh import, export
+    counters: tuple[float, ...]  # kWh import, export; kVARh import, export
 
 
 # --- the synthetic source --------------------------------------------------------------------
@@ -654,7 +656,7 @@ class _Synthetic:
             counters.append(c0 + float(cumulative[-1]))
         out["grid/EnergyNet"] = out["grid/EnergyImport"] - out["grid/EnergyExport"]
 
-        following = _Checkpoint(site_state, float(walk[-1]), stored_wh, tuple(counters))  # type: ignore[arg-type]
+        following = _Checkpoint(site_state, float(walk[-1]), stored_wh, tuple(counters))
         return np.stack([out[key] for key in self.keys]), following
 
 
