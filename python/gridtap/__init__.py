@@ -9,6 +9,7 @@ from __future__ import annotations
 from gridtap import profiles
 from gridtap._core import MeterPipeline, decode, decode_values, encode_value
 from gridtap.channels import CHANNELS, ChannelSpec, channel_spec
+from gridtap.control import EdgeCycle, PeakShaving, PhaseZeroExport, RampLimiter
 from gridtap.dal import Dal, Quality, Reading, Snapshot, Subscription
 from gridtap.errors import (
     ChannelError,
@@ -22,8 +23,30 @@ from gridtap.errors import (
 )
 from gridtap.profile import Profile
 from gridtap.signal import CounterTracker, EnergyIntegrator, RocofEstimator, RocofTrip
+from gridtap.virtual import VirtualGridMeter
 
 __version__ = "0.1.0"
+
+# Imported on first use: they pull in pymodbus / paho-mqtt, which acquisition loops that only use
+# the kernels and the DAL need not pay for at import time.
+_LAZY = {
+    "ModbusMeter": ("gridtap.modbus", "ModbusMeter"),
+    "MqttPublisher": ("gridtap.telemetry", "MqttPublisher"),
+    "sim": ("gridtap.sim", None),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gridtap' has no attribute {name!r}")
+
 
 __all__ = [
     "CHANNELS",
@@ -31,15 +54,21 @@ __all__ = [
     "ChannelSpec",
     "CounterTracker",
     "Dal",
+    "EdgeCycle",
     "EnergyIntegrator",
     "GridtapError",
     "InputError",
     "InternalError",
     "InvalidValueError",
     "MeterPipeline",
+    "ModbusMeter",
+    "MqttPublisher",
+    "PeakShaving",
+    "PhaseZeroExport",
     "Profile",
     "ProfileError",
     "Quality",
+    "RampLimiter",
     "Reading",
     "RocofEstimator",
     "RocofTrip",
@@ -47,10 +76,12 @@ __all__ = [
     "Subscription",
     "TimestampError",
     "ValueTypeError",
+    "VirtualGridMeter",
     "__version__",
     "channel_spec",
     "decode",
     "decode_values",
     "encode_value",
     "profiles",
+    "sim",
 ]

@@ -89,8 +89,14 @@ _PV_P = "W, + generation"
 PV_CHANNELS: tuple[ChannelSpec, ...] = (
     ChannelSpec("ActivePower", "W", f"PV active power ({_PV_P}).", False, None),
     *_phased("ActivePower", "W", f"PV active power ({_PV_P})", False),
-    ChannelSpec("ReactivePower", "VAR", "PV reactive power, + inductive as seen by the site.", True, None),
-    *_phased("ReactivePower", "VAR", "PV reactive power", True),
+    ChannelSpec(
+        "ReactivePower",
+        "VAR",
+        "PV reactive power, generator sense: + supplied to the site (grid Q = load + battery − pv).",
+        True,
+        None,
+    ),
+    *_phased("ReactivePower", "VAR", "PV reactive power, generator sense (+ supplied)", True),
     ChannelSpec("SetActivePowerLimit", "W", "Curtailment setpoint: maximum PV output (≥ 0).", True, None),
     *_phased("SetActivePowerLimit", "W", "Curtailment setpoint: maximum PV output", True),
 )
