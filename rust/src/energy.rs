@@ -10,7 +10,7 @@
 
 use crate::error::Result;
 use crate::input_err;
-use crate::rocof::{check_series, check_timestamps};
+use crate::rocof::{check_length, check_series, check_timestamps};
 
 const WS_PER_KWH: f64 = 3.6e6;
 
@@ -44,7 +44,7 @@ impl Sum {
 
 /// Streaming import/export integrator for one power series (W → kWh, or VAR → kVARh).
 /// Bit-identical results for any chunking of the same samples.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct EnergyIntegrator {
     max_gap: f64,
     compensated: bool,
@@ -58,7 +58,7 @@ pub struct EnergyIntegrator {
 impl EnergyIntegrator {
     /// `max_gap`: the longest interval (s) integrated; longer ones count as gaps (may be +inf).
     pub fn new(max_gap: f64, compensated: bool) -> Result<Self> {
-        if !(max_gap > 0.0) {
+        if max_gap.is_nan() || max_gap <= 0.0 {
             return Err(input_err!(
                 "max_gap is {max_gap} s; expected a number of seconds > 0 (e.g. 60), or inf for no limit"
             ));
@@ -116,11 +116,30 @@ impl EnergyIntegrator {
     /// A chunk, checked as a whole first (lengths, timestamps finite and increasing, also past the
     /// last accepted one, power finite); on error nothing changes.
     pub fn update(&mut self, ts: &[f64], ps: &[f64]) -> Result<()> {
-        check_series(self.last_timestamp(), ts, ps, "power")?;
-        for (&t, &p) in ts.iter().zip(ps) {
-            self.step(t, p);
+        check_length(ts.len(), ps, "power")?;
+        // integrate into a copy while checking, in one pass over the data; commit if all was valid
+        let mut next = *self;
+        if !next.run(ts, ps) {
+            check_series(self.last_timestamp(), ts, ps, "power")?;
+            return Err(input_err!("power chunk refused")); // check_series names the sample
         }
+        *self = next;
         Ok(())
+    }
+
+    /// Step through a chunk up to its first sample that is not finite or not after the previous
+    /// one; false if there was such a sample.
+    #[inline]
+    fn run(&mut self, ts: &[f64], ps: &[f64]) -> bool {
+        let mut prev = self.last_timestamp().unwrap_or(f64::NEG_INFINITY);
+        for (&t, &p) in ts.iter().zip(ps) {
+            if !(t > prev && t < f64::INFINITY && p.is_finite()) {
+                return false;
+            }
+            self.step(t, p);
+            prev = t;
+        }
+        true
     }
 
     pub fn import_kwh(&self) -> f64 {
@@ -181,15 +200,8 @@ impl PhaseEnergyIntegrator {
         self.phases.first().and_then(|p| p.last_timestamp())
     }
 
-    /// Check a block of `rows` × `columns` values (row-major) without touching the state: the
-    /// shape, the phase count against earlier blocks, and finiteness. `name` is used in messages.
-    pub fn check_block(
-        &self,
-        rows: usize,
-        values: &[f64],
-        columns: usize,
-        name: &str,
-    ) -> Result<()> {
+    /// The shape of a block and its phase count against earlier blocks.
+    fn check_shape(&self, rows: usize, values: &[f64], columns: usize, name: &str) -> Result<()> {
         if columns == 0 {
             return Err(input_err!(
                 "{name} has 0 columns; expected one column per phase (or a 1-D total)"
@@ -208,39 +220,62 @@ impl PhaseEnergyIntegrator {
                 values.len() / columns
             ));
         }
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            let at = if columns == 1 {
-                format!("{}", i)
-            } else {
-                format!("{}, {}", i / columns, i % columns)
-            };
-            return Err(input_err!(
-                "{name}[{at}] is {}; expected finite values (drop missing samples, with their timestamps)",
-                values[i]
-            ));
-        }
         Ok(())
     }
 
-    /// Feed a block already passed by `check_block` and `check_timestamps` (unchecked here).
-    pub fn step_block(&mut self, ts: &[f64], values: &[f64], columns: usize) {
-        if self.phases.is_empty() {
-            let proto = EnergyIntegrator::new(self.max_gap, self.compensated)
-                .expect("max_gap checked in new");
-            self.phases = vec![proto; columns];
+    /// This integrator after a block of `ts.len()` rows × `columns` values (row-major), or why
+    /// the block was refused; `self` is not touched, so a caller feeding several integrators
+    /// (active and reactive) can commit all of them or none. `name` is used in messages.
+    pub fn integrated(
+        &self,
+        ts: &[f64],
+        values: &[f64],
+        columns: usize,
+        name: &str,
+    ) -> Result<Self> {
+        self.check_shape(ts.len(), values, columns, name)?;
+        let mut next = self.clone();
+        if next.phases.is_empty() {
+            let proto = EnergyIntegrator::new(self.max_gap, self.compensated)?;
+            next.phases = vec![proto; columns];
         }
-        for (row, &t) in values.chunks_exact(columns).zip(ts) {
-            for (phase, &p) in self.phases.iter_mut().zip(row) {
-                phase.step(t, p);
+        let complete = if columns == 1 {
+            next.phases[0].run(ts, values)
+        } else {
+            // checked row by row as it goes, in one pass over the data
+            let mut prev = self.last_timestamp().unwrap_or(f64::NEG_INFINITY);
+            let mut complete = true;
+            for (row, &t) in values.chunks_exact(columns).zip(ts) {
+                if !(t > prev && t < f64::INFINITY && row.iter().all(|v| v.is_finite())) {
+                    complete = false;
+                    break;
+                }
+                for (phase, &p) in next.phases.iter_mut().zip(row) {
+                    phase.step(t, p);
+                }
+                prev = t;
             }
+            complete
+        };
+        if complete {
+            return Ok(next);
         }
+        check_timestamps(self.last_timestamp(), ts)?;
+        let i = values.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        let at = if columns == 1 {
+            format!("{i}")
+        } else {
+            format!("{}, {}", i / columns, i % columns)
+        };
+        Err(input_err!(
+            "{name}[{at}] is {}; expected finite values (drop missing samples, with their timestamps)",
+            values.get(i).copied().unwrap_or(f64::NAN)
+        ))
     }
 
-    /// Check, then feed, a block; on error nothing changes.
+    /// Integrate a block; on error nothing changes.
     pub fn update(&mut self, ts: &[f64], values: &[f64], columns: usize) -> Result<()> {
-        self.check_block(ts.len(), values, columns, "power")?;
-        check_timestamps(self.last_timestamp(), ts)?;
-        self.step_block(ts, values, columns);
+        *self = self.integrated(ts, values, columns, "power")?;
         Ok(())
     }
 

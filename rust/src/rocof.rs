@@ -13,8 +13,6 @@
 //!
 //! Both return NaN, never 0, until the history spans the window: a RoCoF of 0 is a measurement.
 
-use std::collections::VecDeque;
-
 use crate::error::Result;
 use crate::input_err;
 
@@ -23,8 +21,11 @@ use crate::input_err;
 /// holding k + 1 samples instead of flickering between k and k + 1.
 const JITTER_SHARE: f64 = 0.25;
 
-/// Running sums are rebuilt from the window at least every this many samples (and at least once
-/// per window length), so rounding from adding and removing samples cannot accumulate.
+/// Running sums are rebuilt from the window every `REBASE_WINDOWS` window lengths (at least every
+/// `MIN_REBASE_INTERVAL` samples), so rounding from adding and removing samples cannot accumulate
+/// and the reference time stays within a few window spans of the window (digits kept in the
+/// centred sums); rebuilding costs one window of additions, so this is amortised O(1).
+const REBASE_WINDOWS: usize = 4;
 const MIN_REBASE_INTERVAL: usize = 8;
 
 /// The uncertainty of a difference of two float64 timestamps near `t`: epoch seconds (~1.8e9)
@@ -86,11 +87,19 @@ pub fn check_finite(values: &[f64], name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Timestamps, length and finiteness of a timestamped series chunk, in that order.
+/// Length, timestamps and finiteness of a timestamped series chunk, in one pass over the data.
 pub fn check_series(last: Option<f64>, ts: &[f64], values: &[f64], name: &str) -> Result<()> {
     check_length(ts.len(), values, name)?;
-    check_timestamps(last, ts)?;
-    check_finite(values, name)
+    let mut prev = last.unwrap_or(f64::NEG_INFINITY);
+    for (&t, &v) in ts.iter().zip(values) {
+        if !(t > prev && t < f64::INFINITY && v.is_finite()) {
+            // name the problem: the timestamps first, then the values
+            check_timestamps(last, ts)?;
+            check_finite(values, name)?;
+        }
+        prev = t;
+    }
+    Ok(())
 }
 
 /// How the RoCoF is estimated from the samples inside the window.
@@ -143,7 +152,7 @@ impl Default for RocofConfig {
 /// Sums of x = t − t_ref and y = f − f_ref over the window, for the least-squares slope.
 /// Working relative to a reference sample keeps epoch timestamps out of every sum, and makes a
 /// constant frequency give y = 0 exactly, hence a slope of exactly 0.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct SlopeSums {
     t_ref: f64,
     f_ref: f64,
@@ -177,30 +186,83 @@ impl SlopeSums {
         self.sxy -= x * y;
     }
 
-    /// Rebuild the sums from the window, relative to its oldest sample.
-    fn rebase(&mut self, samples: &VecDeque<(f64, f64)>) {
-        let (t_ref, f_ref) = samples.front().copied().unwrap_or((0.0, 0.0));
-        *self = SlopeSums {
+    /// The sums rebuilt from the window, relative to its oldest sample.
+    #[cold]
+    #[inline(never)]
+    fn rebuilt(window: &Ring) -> SlopeSums {
+        let (t_ref, f_ref) = window.front().unwrap_or((0.0, 0.0));
+        let mut sums = SlopeSums {
             t_ref,
             f_ref,
             ..SlopeSums::default()
         };
-        for &(t, f) in samples {
-            self.add(t, f);
+        for (t, f) in window.iter() {
+            sums.add(t, f);
         }
+        sums
     }
 
+    /// (n·Σxy − Σx·Σy) / (n·Σxx − (Σx)²): one division, which is most of the cost per sample.
     #[inline]
     fn slope(&self, n: usize) -> f64 {
-        let mean_x = self.sx / n as f64;
-        let sxx_c = self.sxx - self.sx * mean_x;
-        let sxy_c = self.sxy - self.sy * mean_x;
-        if sxx_c > 0.0 {
-            sxy_c / sxx_c
+        let n = n as i64 as f64;
+        let den = n * self.sxx - self.sx * self.sx;
+        let num = n * self.sxy - self.sx * self.sy;
+        // den is n² times the variance of the window's timestamps: > 0 for two or more distinct
+        // timestamps, unless rounding ate it all
+        if den > 0.0 {
+            num / den
         } else {
             f64::NAN
         }
     }
+}
+
+/// The window's (timestamp, frequency) samples, oldest first, in a ring whose capacity is a power
+/// of two. Its indices are plain integers so the batch loop can keep them in registers.
+#[derive(Clone, Debug, Default)]
+struct Ring {
+    buf: Vec<(f64, f64)>,
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    fn mask(&self) -> usize {
+        self.buf.len().wrapping_sub(1)
+    }
+
+    fn front(&self) -> Option<(f64, f64)> {
+        (self.len > 0).then(|| self.buf[self.head])
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let mask = self.mask();
+        (0..self.len).map(move |i| self.buf[(self.head + i) & mask])
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        let capacity = (self.buf.len() * 2).max(8);
+        let mut buf = Vec::with_capacity(capacity);
+        buf.extend(self.iter());
+        buf.resize(capacity, (0.0, 0.0));
+        self.buf = buf;
+        self.head = 0;
+    }
+}
+
+/// The per-sample state besides the window: small and `Copy`, so the batch loop keeps it in
+/// registers.
+#[derive(Clone, Copy, Debug, Default)]
+struct Running {
+    sums: SlopeSums,
+    first_t: Option<f64>,
+    last_t: Option<f64>,
+    /// Latched once the history spans the window.
+    ready: bool,
+    smoothed: Option<f64>,
 }
 
 /// Streaming RoCoF estimator. Feed it chunks of any size: the output is bit-identical for any
@@ -208,13 +270,8 @@ impl SlopeSums {
 #[derive(Clone, Debug)]
 pub struct RocofEstimator {
     cfg: RocofConfig,
-    /// (timestamp, frequency) of the samples inside the window, oldest first.
-    samples: VecDeque<(f64, f64)>,
-    sums: SlopeSums,
-    first_t: Option<f64>,
-    /// Latched once the history spans the window.
-    ready: bool,
-    smoothed: Option<f64>,
+    window: Ring,
+    run: Running,
 }
 
 impl RocofEstimator {
@@ -233,11 +290,8 @@ impl RocofEstimator {
         }
         Ok(RocofEstimator {
             cfg,
-            samples: VecDeque::new(),
-            sums: SlopeSums::default(),
-            first_t: None,
-            ready: false,
-            smoothed: None,
+            window: Ring::default(),
+            run: Running::default(),
         })
     }
 
@@ -252,84 +306,120 @@ impl RocofEstimator {
     }
 
     pub fn last_timestamp(&self) -> Option<f64> {
-        self.samples.back().map(|s| s.0)
+        self.run.last_t
     }
 
     /// One sample. The caller guarantees `t` finite and after the previous sample's, `f` finite
     /// (`update` checks that). Returns the RoCoF in Hz/s, or NaN until the history spans the window.
     pub fn step(&mut self, t: f64, f: f64) -> f64 {
-        let least_squares = self.cfg.method == RocofMethod::LeastSquares;
-        let prev_t = self.last_timestamp();
-        if self.samples.is_empty() {
-            self.first_t = Some(t);
-            self.sums.t_ref = t;
-            self.sums.f_ref = f;
-        }
-        self.samples.push_back((t, f));
-        if least_squares {
-            self.sums.add(t, f);
-        }
-
-        let dt = prev_t.map_or(0.0, |p| t - p);
-        let slack = JITTER_SHARE * dt.min(self.cfg.window) + time_resolution(t);
-        let oldest_allowed = self.cfg.window + slack;
-        // at least two samples stay, so that 1 Hz polling with a 0.5 s window still has a slope
-        while self.samples.len() > 2 {
-            let (t0, f0) = self.samples[0];
-            if t - t0 <= oldest_allowed {
-                break;
-            }
-            self.samples.pop_front();
-            if least_squares {
-                self.sums.remove(t0, f0);
-            }
-        }
-        if !self.ready {
-            let first = self.first_t.unwrap_or(t);
-            self.ready = self.samples.len() >= 2 && t - first >= self.cfg.window - slack;
-        }
-
-        let n = self.samples.len();
-        let raw = if least_squares {
-            self.sums.since_rebase += 1;
-            let span = t - self.samples[0].0;
-            let offset = self.samples[0].0 - self.sums.t_ref;
-            // rebuild once per window length (amortised O(1)), or when the reference has fallen far
-            // behind the window (after a gap), where the centred sums would lose digits
-            if self.sums.since_rebase >= n.max(MIN_REBASE_INTERVAL) || offset > 4.0 * span {
-                self.sums.rebase(&self.samples);
-            }
-            if self.ready {
-                self.sums.slope(n)
-            } else {
-                f64::NAN
-            }
-        } else if self.ready {
-            let (t0, f0) = self.samples[0];
-            (f - f0) / (t - t0)
-        } else {
-            f64::NAN
-        };
-
-        if self.cfg.smoothing > 0.0 && !raw.is_nan() {
-            let s = match self.smoothed {
-                // first-order lag discretised with the actual interval, so jitter and gaps are
-                // handled: alpha = 1 − exp(−dt/tau)
-                Some(s) => s + (-(-dt / self.cfg.smoothing).exp_m1()) * (raw - s),
-                None => raw,
-            };
-            self.smoothed = Some(s);
-            s
-        } else {
-            raw
-        }
+        let mut out = [f64::NAN];
+        self.run_unchecked(&[t], &[f], &mut out);
+        out[0]
     }
 
     /// A chunk of samples: checked as a whole first (lengths, timestamps finite and increasing,
     /// also past the last accepted one, frequencies finite); on error nothing changes.
     pub fn update(&mut self, ts: &[f64], fs: &[f64]) -> Result<Vec<f64>> {
         check_series(self.last_timestamp(), ts, fs, "frequency")?;
-        Ok(ts.iter().zip(fs).map(|(&t, &f)| self.step(t, f)).collect())
+        let mut out = vec![f64::NAN; ts.len()];
+        self.run_unchecked(ts, fs, &mut out);
+        Ok(out)
+    }
+
+    /// The one code path of `step` and `update`, so any chunking gives the same bits.
+    fn run_unchecked(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+        match self.cfg.method {
+            RocofMethod::LeastSquares => self.run::<true>(ts, fs, out),
+            RocofMethod::WindowAverage => self.run::<false>(ts, fs, out),
+        }
+    }
+
+    fn run<const LEAST_SQUARES: bool>(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+        let window = self.cfg.window;
+        let tau = self.cfg.smoothing;
+        let ring = &mut self.window;
+        let mut r = self.run;
+        if let (None, Some(&t), Some(&f)) = (r.last_t, ts.first(), fs.first()) {
+            r.first_t = Some(t);
+            (r.sums.t_ref, r.sums.f_ref) = (t, f);
+        }
+        let first_t = r.first_t.unwrap_or(f64::NAN);
+        // the first sample ever has an infinite interval: it cannot evict or be ready
+        let mut prev_t = r.last_t.unwrap_or(f64::NEG_INFINITY);
+        let (mut head, mut len, mut mask) = (ring.head, ring.len, ring.mask());
+
+        for ((&t, &f), o) in ts.iter().zip(fs).zip(out.iter_mut()) {
+            let dt = t - prev_t;
+            prev_t = t;
+            if len == ring.buf.len() {
+                (ring.head, ring.len) = (head, len);
+                ring.grow();
+                (head, mask) = (0, ring.mask());
+            }
+            ring.buf[(head + len) & mask] = (t, f);
+            len += 1;
+            if LEAST_SQUARES {
+                r.sums.add(t, f);
+            }
+
+            let slack = JITTER_SHARE * if dt < window { dt } else { window } + time_resolution(t);
+            let oldest_allowed = window + slack;
+            // at least two samples stay, so that 1 Hz polling with a 0.5 s window has a slope
+            while len > 2 {
+                let (t0, f0) = ring.buf[head];
+                if t - t0 <= oldest_allowed {
+                    break;
+                }
+                head = (head + 1) & mask;
+                len -= 1;
+                if LEAST_SQUARES {
+                    r.sums.remove(t0, f0);
+                }
+            }
+            let (t_oldest, f_oldest) = ring.buf[head];
+            if !r.ready {
+                r.ready = len >= 2 && t - first_t >= window - slack;
+            }
+
+            let raw = if LEAST_SQUARES {
+                r.sums.since_rebase += 1;
+                // rebuild every few window lengths, or when the reference has fallen far behind
+                // the window (after a gap), where the sums would lose digits
+                if r.sums.since_rebase >= (REBASE_WINDOWS * len).max(MIN_REBASE_INTERVAL)
+                    || t_oldest - r.sums.t_ref > 4.0 * (t - t_oldest)
+                {
+                    (ring.head, ring.len) = (head, len);
+                    r.sums = SlopeSums::rebuilt(ring);
+                }
+                if r.ready {
+                    r.sums.slope(len)
+                } else {
+                    f64::NAN
+                }
+            } else if r.ready {
+                (f - f_oldest) / (t - t_oldest)
+            } else {
+                f64::NAN
+            };
+
+            *o = if tau > 0.0 && !raw.is_nan() {
+                let s = match r.smoothed {
+                    // first-order lag discretised with the actual interval, so jitter and gaps
+                    // are handled: alpha = 1 − exp(−dt/tau)
+                    Some(s) => s + (-(-dt / tau).exp_m1()) * (raw - s),
+                    None => raw,
+                };
+                r.smoothed = Some(s);
+                s
+            } else {
+                raw
+            };
+        }
+        if !ts.is_empty() {
+            r.last_t = Some(prev_t);
+        }
+        (ring.head, ring.len) = (head, len);
+        self.run = r;
     }
 }
 
@@ -503,7 +593,7 @@ mod tests {
         let fs: Vec<f64> = ts.iter().map(|t| 50.0 - 1.0 * (t - T0)).collect();
         let mut est = ls(0.5);
         let out = est.update(&ts, &fs).unwrap();
-        assert_eq!(est.samples.len(), 501);
+        assert_eq!(est.window.len, 501);
         for v in &out[500..] {
             assert!((v + 1.0).abs() < 1e-6, "{v}");
         }
@@ -530,7 +620,7 @@ mod tests {
         for (i, (&t, &f)) in ts.iter().zip(&fs).enumerate() {
             let got = est.step(t, f);
             // reference: a fresh two-pass fit over the samples the estimator holds
-            let w: Vec<(f64, f64)> = est.samples.iter().copied().collect();
+            let w: Vec<(f64, f64)> = est.window.iter().collect();
             let xm = w.iter().map(|s| s.0 - T0).sum::<f64>() / w.len() as f64;
             let ym = w.iter().map(|s| s.1).sum::<f64>() / w.len() as f64;
             let num: f64 = w.iter().map(|s| (s.0 - T0 - xm) * (s.1 - ym)).sum();
@@ -630,7 +720,7 @@ mod tests {
         for (ts, fs) in cases {
             let err = est.update(ts, fs).unwrap_err();
             assert!(!err.to_string().is_empty());
-            assert_eq!(est.samples, before.samples);
+            assert!(est.window.iter().eq(before.window.iter()));
         }
         assert!(est.update(&[T0 + 0.2], &[50.0]).is_ok());
     }

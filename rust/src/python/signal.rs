@@ -9,7 +9,7 @@ use pyo3::types::{PyBool, PyDict};
 use super::{dtype_name, enter, guard, with_f64, InputError};
 use crate::counter::{CounterState, CounterTracker};
 use crate::energy::PhaseEnergyIntegrator;
-use crate::rocof::{check_timestamps, RocofConfig, RocofEstimator, RocofMethod, RocofTrip};
+use crate::rocof::{RocofConfig, RocofEstimator, RocofMethod, RocofTrip};
 
 #[pyclass(module = "gridtap._core", name = "RocofEstimator")]
 pub struct PyRocofEstimator {
@@ -218,25 +218,22 @@ impl PyEnergyIntegrator {
         with_f64(timestamps, "timestamps", |ts| {
             with_block(power_w, "power_w", |p, rows, cols| match reactive_var {
                 None => enter(py, || {
-                    active.check_block(ts.len(), p, cols, "power_w")?;
-                    check_timestamps(active.last_timestamp(), ts)?;
-                    active.step_block(ts, p, cols);
+                    *active = active.integrated(ts, p, cols, "power_w")?;
                     Ok(())
                 }),
                 Some(q) => with_block(q, "reactive_var", |q, q_rows, q_cols| {
-                    if (q_rows, q_cols) != (rows, cols) || q.len() != p.len() {
+                    if (q_rows, q_cols) != (rows, cols) {
                         return Err(InputError::new_err(format!(
                             "reactive_var has {q_rows} × {q_cols} values but power_w has \
                              {rows} × {cols}; expected the same shape"
                         )));
                     }
                     enter(py, || {
-                        // everything is checked before either accumulator moves
-                        active.check_block(ts.len(), p, cols, "power_w")?;
-                        reactive.check_block(ts.len(), q, cols, "reactive_var")?;
-                        check_timestamps(active.last_timestamp(), ts)?;
-                        active.step_block(ts, p, cols);
-                        reactive.step_block(ts, q, cols);
+                        // both are integrated into copies, committed only if both were accepted
+                        let next_active = active.integrated(ts, p, cols, "power_w")?;
+                        let next_reactive = reactive.integrated(ts, q, cols, "reactive_var")?;
+                        *active = next_active;
+                        *reactive = next_reactive;
                         Ok(())
                     })
                 }),
