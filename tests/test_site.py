@@ -143,7 +143,7 @@ def test_gridtap_run_stops_cleanly_on_ctrl_c(tmp_path: Path):
     finally:
         if proc.poll() is None:
             proc.kill()
-        out, err = proc.communicate()
+        _out, err = proc.communicate()
     assert rc == 0, err.decode()
     assert b"Traceback" not in err
 
