@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from gridtap._core import EnergyIntegrator, RocofEstimator
+from pytest_benchmark.fixture import BenchmarkFixture
 
 QUICK = os.environ.get("GRIDTAP_BENCH_QUICK") == "1"
 N = 20_000 if QUICK else 1_000_000
@@ -39,7 +40,9 @@ def best_time(fn: Callable[[], object], repeats: int = REPEATS) -> float:
     return best
 
 
-def report(benchmark, capsys: pytest.CaptureFixture[str], name: str, baselines: dict[str, float]) -> None:
+def report(
+    benchmark: BenchmarkFixture, capsys: pytest.CaptureFixture[str], name: str, baselines: dict[str, float]
+) -> None:
     stats = getattr(benchmark, "stats", None)
     if stats is None:  # --benchmark-disable
         return
@@ -96,7 +99,11 @@ def gridtap_rocof(t: np.ndarray, f: np.ndarray) -> np.ndarray:
     return RocofEstimator(window=WINDOW).update(t, f)
 
 
-def test_rocof_gridtap(benchmark, capsys, frequency_series) -> None:
+def test_rocof_gridtap(
+    benchmark: BenchmarkFixture,
+    capsys: pytest.CaptureFixture[str],
+    frequency_series: tuple[np.ndarray, np.ndarray],
+) -> None:
     t, f = frequency_series
     ours = gridtap_rocof(t, f)
     conv = numpy_rocof_convolve(f)
@@ -119,7 +126,9 @@ def test_rocof_gridtap(benchmark, capsys, frequency_series) -> None:
     )
 
 
-def test_rocof_numpy_convolve(benchmark, frequency_series) -> None:
+def test_rocof_numpy_convolve(
+    benchmark: BenchmarkFixture, frequency_series: tuple[np.ndarray, np.ndarray]
+) -> None:
     _, f = frequency_series
     benchmark(numpy_rocof_convolve, f)
 
@@ -156,7 +165,11 @@ def gridtap_energy(t: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return e.import_kwh, e.export_kwh
 
 
-def test_energy_gridtap(benchmark, capsys, power_series) -> None:
+def test_energy_gridtap(
+    benchmark: BenchmarkFixture,
+    capsys: pytest.CaptureFixture[str],
+    power_series: tuple[np.ndarray, np.ndarray],
+) -> None:
     t, p = power_series
     ours, theirs = gridtap_energy(t, p), numpy_energy(t, p)
     assert ours[0] > 0 and ours[1] > 0
@@ -170,6 +183,6 @@ def test_energy_gridtap(benchmark, capsys, power_series) -> None:
     )
 
 
-def test_energy_numpy(benchmark, power_series) -> None:
+def test_energy_numpy(benchmark: BenchmarkFixture, power_series: tuple[np.ndarray, np.ndarray]) -> None:
     t, p = power_series
     benchmark(numpy_energy, t, p)
