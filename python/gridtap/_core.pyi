@@ -53,7 +53,9 @@ class CompiledProfile:
     def apparent_power(self) -> str:
         """How ApparentPower is formed: "arithmetic" (Σ S_i), "vector" (√(P²+Q²)) or "meter"."""
 
-def decode(profile: object, registers: npt.NDArray[np.uint16], invert: bool = False) -> dict[str, npt.NDArray[np.float64]]:
+def decode(
+    profile: object, registers: npt.NDArray[np.uint16], invert: bool = False
+) -> dict[str, npt.NDArray[np.float64]]:
     """Stateless decode of one frame (1-D) or frames × registers (2-D) into standard channels
     (signs normalised, totals, S, PF, imbalance; no RoCoF or integrated energy). NaN = no valid
     value (sentinel, NaN, out of physical range)."""

@@ -35,7 +35,9 @@ class ChannelSpec:
     phase: str | None  # "L1", "L2", "L3", "L12", "L23", "L31" or None for totals
 
 
-def _phased(base: str, unit: str, text: str, optional: bool, phases=("L1", "L2", "L3")) -> list[ChannelSpec]:
+def _phased(
+    base: str, unit: str, text: str, optional: bool, phases: tuple[str, ...] = ("L1", "L2", "L3")
+) -> list[ChannelSpec]:
     return [
         ChannelSpec(f"{base}_{p}", unit, f"{text} on phase {p}.", optional or p != "L1", p) for p in phases
     ]

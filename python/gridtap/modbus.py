@@ -220,7 +220,12 @@ class ModbusMeter:
                 f"profile {profile.name} is relative to a SunSpec model; use profile='sunspec' to find it"
             )
         self.profile = profile
-        self.pipeline = MeterPipeline(profile, self.invert, **self._pipeline_args)
+        self.pipeline = MeterPipeline(
+            profile,
+            self.invert,
+            rocof_window=self._pipeline_args["rocof_window"],
+            max_gap=self._pipeline_args["max_gap"],
+        )
         self._deps = channel_blocks(profile)
         self._units = {ch: channel_spec(f"{self.namespace}/{ch}").unit for ch in profile.channels}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -378,7 +378,7 @@ def _sentinel_words(sentinel: str, base: str, order: str) -> np.ndarray:
     return np.array(words, dtype=np.uint16)
 
 
-def _phase_filter(phases: int):
+def _phase_filter(phases: int) -> Callable[[str], bool]:
     allowed = {"L1"} if phases == 1 else {"L1", "L2"} if phases == 2 else {"L1", "L2", "L3"}
 
     def keep(channel: str) -> bool:

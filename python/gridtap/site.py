@@ -312,10 +312,10 @@ async def run_site(site: Site, duration: float = 0.0, dal: Dal | None = None) ->
     try:
         for s in site.simulators:
             if "static" in s:
-                scenario = GridScenario.static(
-                    start=time.time(),
-                    **{k: tuple(v) if isinstance(v, list) else v for k, v in s["static"].items()},
-                )
+                static: dict[str, Any] = {
+                    k: tuple(v) if isinstance(v, list) else v for k, v in s["static"].items()
+                }
+                scenario = GridScenario.static(start=time.time(), **static)
             else:
                 scenario = GridScenario(
                     seed=s.get("seed", 1), start=time.time(), battery_kw=s.get("battery_kw")

@@ -195,7 +195,7 @@ class MeterSimulator:
         server = ModbusTcpServer(self._device(), address=(host, port), framer=fr)
         await server.serve_forever(background=True)
         self._server = server
-        bound = int(server.transport.sockets[0].getsockname()[1])
+        bound = int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
         self._listen = (host, bound, framer)
         return bound
 
