@@ -155,3 +155,9 @@ def test_gridtap_run_reports_a_bad_file(tmp_path: Path):
     )
     assert proc.returncode == 2
     assert b"site.colour" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_the_example_site_file_is_valid():
+    site = load_site(Path(__file__).resolve().parents[1] / "docs" / "site.example.toml")
+    assert site.meters[0]["profile"] == "sdm630"
+    assert site.controllers["order"] == ["phase_zero_export", "peak_shaving"]
