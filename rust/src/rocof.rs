@@ -202,7 +202,7 @@ impl SlopeSums {
         sums
     }
 
-    /// (n·Σxy − Σx·Σy) / (n·Σxx − (Σx)²): one division, which is most of the cost per sample.
+    /// (n·Σxy − Σx·Σy) / (n·Σxx − (Σx)²): one division per sample, not two.
     #[inline]
     fn slope(&self, n: usize) -> f64 {
         let n = n as i64 as f64;
