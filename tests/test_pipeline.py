@@ -298,3 +298,35 @@ def test_stateless_decode_one_and_many_frames():
         decode(SDM, np.zeros(10, dtype=np.uint16))
     with pytest.raises(InputError, match="Profile"):
         decode("sdm630", frame)
+
+
+_PLACED = {}
+for _name in profiles.names():
+    _p = profiles.load(_name)
+    _PLACED[_name] = _p.located(40070, _p.models[2]) if _p.addressing == "sunspec_model" else _p
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    name=st.sampled_from(sorted(_PLACED)),
+    data=st.data(),
+    invert=st.booleans(),
+)
+def test_no_uint16_frame_crashes_any_profile(name, data, invert):
+    p = _PLACED[name]
+    n = data.draw(st.integers(1, 4))
+    words = data.draw(
+        st.lists(st.integers(0, 0xFFFF), min_size=n * p.frame_length, max_size=n * p.frame_length)
+    )
+    frames = np.array(words, dtype=np.uint16).reshape(n, p.frame_length)
+    out = MeterPipeline(p, invert).push_many(T0 + np.arange(n, dtype=float), frames)
+    for ch, col in out.items():
+        # every value is a finite number or NaN ("no valid value"), never an infinity
+        assert not np.any(np.isinf(col)), ch
+    for ch in ("Voltage_L1", "Current_L1", "ApparentPower", "EnergyImport"):
+        if ch in out:
+            col = out[ch]
+            assert np.all(np.isnan(col) | (col >= 0)), ch  # magnitudes and counters never negative
+    if "PowerFactor" in out:
+        pf = out["PowerFactor"]
+        assert np.all(np.isnan(pf) | (np.abs(pf) <= 1.0))
