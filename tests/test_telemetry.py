@@ -448,6 +448,7 @@ def test_out_of_order_delivery_never_sends_an_older_reading_last(mosquitto: Brok
         ({"channels": "grid/*"}, ValueTypeError, "channels must be an iterable of patterns"),
         ({"tls": {"cafile": "x"}}, InvalidValueError, "unknown keys \\['cafile'\\]: expected ca_certs"),
         ({"reconnect_delay": (5, 1)}, InvalidValueError, "0 < min ≤ max"),
+        ({"reconnect_delay": [1]}, InvalidValueError, "reconnect_delay must be \\(min, max\\)"),
     ],
 )
 def test_bad_arguments_say_what_was_expected(

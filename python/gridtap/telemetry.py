@@ -243,7 +243,7 @@ class MqttPublisher:
         *,
         max_interval: float | None = 60.0,
         publish_stale: bool = True,
-        reconnect_delay: tuple[int, int] = (1, 30),
+        reconnect_delay: tuple[int, int] | list[int] = (1, 30),
         ha_prefix: str = "homeassistant",
         flush_timeout: float = 5.0,
     ) -> None:
@@ -265,9 +265,9 @@ class MqttPublisher:
             raise InvalidValueError(f"qos must be 0, 1 or 2, got {qos!r}")
         if isinstance(keepalive, bool) or not isinstance(keepalive, int) or keepalive < 5:
             raise InvalidValueError(f"keepalive must be an integer number of seconds ≥ 5, got {keepalive!r}")
-        lo, hi = (
-            reconnect_delay if isinstance(reconnect_delay, tuple) and len(reconnect_delay) == 2 else (0, 0)
-        )
+        # a list too: site files are TOML
+        pair = tuple(reconnect_delay) if isinstance(reconnect_delay, tuple | list) else ()
+        lo, hi = pair if len(pair) == 2 else (0, 0)
         if not (isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi):
             raise InvalidValueError(
                 f"reconnect_delay must be (min, max) whole seconds with 0 < min ≤ max, got {reconnect_delay!r}"
