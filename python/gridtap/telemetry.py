@@ -76,18 +76,20 @@ _TLS_KEYS = frozenset({"ca_certs", "certfile", "keyfile"})
 _TOPIC_LEVEL = re.compile(r"^[^+#\x00]+$")
 
 
-class _QuietShutdown(logging.Filter):
-    """paho 2.2 logs an ERROR when its loop runs once more after a disconnect without a socket."""
+class _PahoAtDebug(logging.Filter):
+    """paho's own messages go to DEBUG: the publisher reports each connection event itself, once
+    (paho logs ERROR for a broker that went away, and for its loop running once more after a
+    disconnect). An exception caught in a callback stays an ERROR: that is a bug."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and str(record.msg).startswith("Client is not connected"):
+        if record.levelno > logging.DEBUG and not str(record.msg).startswith("Caught exception"):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return log.getChild("paho").isEnabledFor(logging.DEBUG)
+            return _PAHO_LOG.isEnabledFor(logging.DEBUG)
         return True
 
 
-_PAHO_LOG = log.getChild("paho")  # paho's own messages, mostly DEBUG
-_PAHO_LOG.addFilter(_QuietShutdown())
+_PAHO_LOG = log.getChild("paho")
+_PAHO_LOG.addFilter(_PahoAtDebug())
 
 
 def encode_reading(reading: Reading) -> bytes:
@@ -687,8 +689,10 @@ class MqttPublisher:
             was_up, self._session_up = self._session_up, False
             stopping = self._stopping
         if was_up and not stopping:  # (a refused CONNACK is followed by a disconnect: reported already)
+            # a dropped TCP connection comes as "Unspecified error": say nothing rather than that
+            why = "" if reason.getName() == "Unspecified error" else f" ({reason.getName()})"
             self._report(
                 logging.WARNING,
-                f"lost the connection to MQTT broker {self.host}:{self.port} ({reason.getName()}); "
+                f"lost the connection to MQTT broker {self.host}:{self.port}{why}; "
                 "reconnecting, keeping the latest value of each channel",
             )
