@@ -227,6 +227,7 @@ class ModbusMeter:
             max_gap=self._pipeline_args["max_gap"],
         )
         self._deps = channel_blocks(profile)
+        self._fast_mask = np.concatenate([np.full(b.count, b.group == "fast") for b in profile.blocks])
         self._units = {ch: channel_spec(f"{self.namespace}/{ch}").unit for ch in profile.channels}
 
     @property
@@ -390,18 +391,13 @@ class ModbusMeter:
         return out
 
     def _check_frozen(self, t: float, frame: np.ndarray, p: Profile, ok: list[bool]) -> bool:
+        """Whether the fast registers have not changed for `frozen_after` seconds."""
         if self.frozen_after is None:
             return False
-        fast = np.concatenate(
-            [
-                frame[sum(x.count for x in p.blocks[:i]) :][: b.count]
-                for i, b in enumerate(p.blocks)
-                if b.group == "fast" and ok[i]
-            ]
-            or [np.zeros(0, dtype=np.uint16)]
-        )
-        if self._last_fast is None or not np.array_equal(fast, self._last_fast):
-            self._last_fast = fast.copy()
+        fast_ok = all(ok[i] for i, b in enumerate(p.blocks) if b.group == "fast")
+        fast = frame[self._fast_mask]
+        if not fast_ok or self._last_fast is None or not np.array_equal(fast, self._last_fast):
+            self._last_fast = fast.copy() if fast_ok else None
             self._last_change = t
             return False
         assert self._last_change is not None
@@ -448,10 +444,8 @@ class ModbusMeter:
             try:
                 readings = await self.read()
                 link_failed = not self.link_up
-                if link_failed and was_down:
-                    # already reported; re-writing ERROR each retry adds nothing
-                    pass
-                else:
+                # while the link stays down the ERROR is already reported: re-writing adds nothing
+                if not (link_failed and was_down):
                     self.publish(dal, readings)
                 was_down = link_failed
             except asyncio.CancelledError:
