@@ -480,3 +480,21 @@ def test_rtu_framing_over_tcp():
     r = run(go())
     assert r["ActivePower_L3"].value == -2000.0
     assert not math.isnan(r["Voltage_L1"].value)
+
+
+def test_slow_channels_get_a_maximum_age_that_fits_their_read_interval():
+    async def go():
+        async with served(static_site(**SPEC_SITE), "abb_b23") as (_, port):
+            dal = Dal(default_max_age=5.0, max_age={"grid/EnergyExport": 7.0})
+            meter = ModbusMeter.tcp("127.0.0.1", port, profile="abb_b23", slow_interval=30.0)
+            task = asyncio.create_task(meter.poll(dal, interval=1.0))
+            await until(lambda: "grid/EnergyImport" in dal.snapshot())
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await meter.close()
+            return dal
+
+    dal = run(go())
+    assert dal.max_age("grid/EnergyImport") >= 60.0  # read every 30 s: must not go STALE in between
+    assert dal.max_age("grid/EnergyExport") == 7.0  # the user's own setting is kept
+    assert dal.max_age("grid/ActivePower") == 5.0

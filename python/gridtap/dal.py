@@ -128,6 +128,10 @@ class Dal:
             raise ChannelError(f"unknown channel name {channel!r} for a maximum age")
         self._max_age[channel] = self._check_age(channel, seconds)
 
+    def has_max_age(self, channel: str) -> bool:
+        """Whether a maximum age was set for this channel (by full or bare name)."""
+        return channel in self._max_age or channel.partition("/")[2] in self._max_age
+
     def max_age(self, channel: str) -> float:
         ages = self._max_age
         if channel in ages:

@@ -436,6 +436,7 @@ class ModbusMeter:
         """
         if interval <= 0 or not math.isfinite(interval):
             raise ValueError(f"interval must be positive seconds, got {interval}")
+        self._default_slow_ages(dal, interval)
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         backoff = 0.0
@@ -468,6 +469,19 @@ class ModbusMeter:
                 self.stats.missed_cycles += missed
                 next_tick += missed * interval
             await asyncio.sleep(next_tick - now)
+
+    def _default_slow_ages(self, dal: Dal, interval: float) -> None:
+        """Channels read only every `slow_interval` would go STALE between reads under a maximum
+        age meant for the fast ones: where the user set none, give them one that fits."""
+        p = self.profile
+        if p is None:
+            return
+        slow_blocks = {i for i, b in enumerate(p.blocks) if b.group == "slow"}
+        age = max(dal.default_max_age, 2 * self.slow_interval + interval + self.timeout)
+        for ch, deps in self._deps.items():
+            full = f"{self.namespace}/{ch}"
+            if deps and deps <= slow_blocks and not dal.has_max_age(full):
+                dal.set_max_age(full, age)
 
     # --- writes ---------------------------------------------------------------------------------
 
