@@ -330,3 +330,12 @@ def test_no_uint16_frame_crashes_any_profile(name, data, invert):
     if "PowerFactor" in out:
         pf = out["PowerFactor"]
         assert np.all(np.isnan(pf) | (np.abs(pf) <= 1.0))
+
+
+def test_fortran_ordered_frames_are_read_row_by_row():
+    frames = np.stack([sdm_frame(ActivePower=float(k)) for k in range(3)])
+    fortran = np.asfortranarray(frames)
+    assert not fortran.flags.c_contiguous
+    out = MeterPipeline(SDM).push_many(T0 + np.arange(3.0), fortran)
+    assert out["ActivePower"].tolist() == [0.0, 1.0, 2.0]
+    assert decode(SDM, fortran)["ActivePower"].tolist() == [0.0, 1.0, 2.0]

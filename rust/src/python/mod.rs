@@ -94,9 +94,10 @@ pub(crate) fn with_u16<R>(
     })?;
     let shape = arr.shape().to_vec();
     let ro = arr.readonly();
+    // as_slice also accepts Fortran order, which would read a 2-D frame array column by column
     match ro.as_slice() {
-        Ok(s) => f(s, &shape),
-        Err(_) => {
+        Ok(s) if arr.is_c_contiguous() => f(s, &shape),
+        _ => {
             let owned: Vec<u16> = ro.as_array().iter().copied().collect();
             f(&owned, &shape)
         }
