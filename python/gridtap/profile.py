@@ -274,14 +274,16 @@ class Profile:
             frame[self.frame_offset(fc, sf_addr)] = np.uint16(sf_choice[sf_addr] & 0xFFFF)
         for f in self.fields:
             v = values.get(f.channel)
-            for k, addr in enumerate(f.addresses):
+            # a channel that is a sum of registers gets an equal share in each
+            part = None if v is None or not math.isfinite(v) else v / len(f.addresses)
+            exponent = sf_choice.get(f.scale_factor) if f.scale_factor is not None else 0
+            words = self._encode_field(f, part, exponent)
+            for addr in f.addresses:
                 off = self.frame_offset(f.function_code, addr)
-                part = None if v is None or not math.isfinite(v) else v / len(f.addresses)
-                words = self._encode_field(f, part, sf_choice.get(f.scale_factor) if f.scale_factor else 0, k)
                 frame[off : off + f.words] = words
         return frame
 
-    def _encode_field(self, f: Field, value: float | None, exponent: int | None, _part: int) -> np.ndarray:
+    def _encode_field(self, f: Field, value: float | None, exponent: int | None) -> np.ndarray:
         base = _base_type(f.type)
         if value is None:
             if base.startswith("float"):
