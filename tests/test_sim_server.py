@@ -45,6 +45,9 @@ def test_round_trip_equals_scenario_within_resolution(name):
         r = snap[f"grid/{ch}"]
         assert r.quality is Quality.GOOD, (name, ch)
         tol = max(sim.profile.resolution(ch, frame), abs(truth[ch]) * 2e-7) + 1e-9
+        if ch == "ApparentPower" and meter.profile.apparent_power == "arithmetic":
+            # formed from the three rounded phase values, not read from the total register
+            tol = 3 * max(sim.profile.resolution("ApparentPower_L1", frame), abs(truth[ch]) * 2e-7) + 1e-9
         assert r.value == pytest.approx(truth[ch], abs=tol), (name, ch)
         checked += 1
     assert checked >= 8
