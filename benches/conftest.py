@@ -1,0 +1,197 @@
+"""Shared pieces of the benchmark suites: test frames, baseline timing, and the ratio table printed
+at the end of the run.
+
+Each suite times gridtap with the `benchmark` fixture (the pytest-benchmark table) and, for the
+ratios, gridtap and its baselines (numpy, pymodbus, pure Python) in turns with
+`interleaved_medians`, then calls `ratios.add(...)`: the numbers go into `benchmark.extra_info` (so
+`--benchmark-json` keeps them) and into one table printed after the run, with each target and
+whether this run met it. Ratios are baseline time / gridtap time (> 1: gridtap is faster), from
+medians: the benchmark machines are shared and medians move less than means under load.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gridtap
+import numpy as np
+import pytest
+from gridtap.sim.scenario import DEFAULT_START, GridScenario
+
+QUICK = os.environ.get("GRIDTAP_BENCH_QUICK") == "1"
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, number: int | None = None) -> float:
+    """Median seconds per call of `fn` over `repeats` timings of `number` calls each."""
+    return interleaved_medians({"fn": fn}, repeats, number)["fn"]
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], repeats: int, number: int | None = None
+) -> dict[str, float]:
+    """Median seconds per call of each function, timed in turns (a, b, a, b, ...) so that a change
+    in the load of a shared machine hits every contender alike. Each timing covers `number` calls
+    (by default enough for the slowest function to take about 5 ms); one untimed call each first."""
+    first = {}
+    for label, fn in fns.items():
+        start = time.perf_counter()
+        fn()
+        first[label] = time.perf_counter() - start
+    if number is None:
+        number = max(1, math.ceil(0.005 / max(max(first.values()), 1e-9)))
+    times: dict[str, list[float]] = {label: [] for label in fns}
+    for _ in range(repeats):
+        for label, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            times[label].append((time.perf_counter() - start) / number)
+    return {label: statistics.median(t) for label, t in times.items()}
+
+
+def scenario_frames(profile: gridtap.Profile, n: int, seed: int = 7) -> np.ndarray:
+    """n frames of a 1 s scenario (export at midday), with invalid values mixed in: "not
+    available" (NaN) fields, out-of-range values, Inf, and idle or inconsistent phases."""
+    sc = GridScenario(seed=seed, start=DEFAULT_START, step=1.0, pv_kwp=12.0, load_kw=5.0, battery_kw=3.0)
+    series = sc.series(DEFAULT_START, DEFAULT_START + n - 1, 1.0)
+    names = [f.channel for f in profile.fields]
+    columns = {ch: series[f"grid/{ch}"].tolist() for ch in names}
+    rng = np.random.default_rng(seed)
+    special = {int(i): k for k, i in enumerate(rng.choice(n, max(8, n // 50), replace=False))}
+    frames = np.empty((n, profile.frame_length), dtype=np.uint16)
+    for i in range(n):
+        values: dict[str, float | None] = {ch: columns[ch][i] for ch in names}
+        kind = special.get(i)
+        if kind is not None:
+            match kind % 8:
+                case 0:
+                    values[names[kind % len(names)]] = None  # NaN registers
+                case 1:
+                    values["Frequency"] = 0.0  # outside 40..70 Hz
+                case 2:
+                    values["Voltage_L2"] = -230.0  # a magnitude below 0
+                case 3:
+                    values["Current_L1"] = math.inf
+                case 4:
+                    values["ActivePower_L3"] = math.inf  # Inf is no value, whatever the range
+                case 5:
+                    values.update(ActivePower_L1=0.0, ApparentPower_L1=0.0)  # idle phase: PF 1
+                case 6:
+                    values.update(ActivePower_L2=150.0, ApparentPower_L2=0.0)  # P without S: no PF
+                case _:
+                    values["EnergyExport"] = None
+        frames[i] = profile.encode(values)
+    return frames
+
+
+def benchmark_median(benchmark) -> float | None:
+    """The benchmark's median seconds per call, or None when benchmarks are disabled."""
+    stats = getattr(benchmark, "stats", None)
+    return None if stats is None else float(stats.stats.median)
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    what: str
+    value: str
+    target: str
+    met: bool | None
+
+
+class RatioTable:
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+
+    def add(
+        self,
+        benchmark,
+        case: str,
+        gridtap_s: float,
+        baselines: dict[str, float],
+        *,
+        targets: dict[str, float] | None = None,
+        unit: str = "call",
+        key: str = "",
+    ) -> None:
+        """Record gridtap's median time per `unit` and, per baseline, its time and the ratio.
+        `targets` maps a baseline label to the ratio the project claims (gridtap ≥ N× faster);
+        `key` prefixes the extra_info keys when one benchmark records several comparisons."""
+        targets = targets or {}
+        benchmark.extra_info[f"{key}gridtap_median_s"] = gridtap_s
+        self.rows.append(Row(case, f"gridtap per {unit}", _seconds(gridtap_s), "", None))
+        for label, seconds in baselines.items():
+            ratio = seconds / gridtap_s
+            benchmark.extra_info[f"{key}{label}_median_s"] = seconds
+            benchmark.extra_info[f"{key}ratio_vs_{label}"] = ratio
+            target = targets.get(label)
+            met = None if target is None else ratio >= target
+            if target is not None:
+                benchmark.extra_info[f"{key}target_vs_{label}"] = target
+                benchmark.extra_info[f"{key}target_met_vs_{label}"] = met
+            self.rows.append(
+                Row(
+                    case,
+                    f"{label}: {_seconds(seconds)}",
+                    f"{ratio:,.1f}x",
+                    "" if target is None else f">= {target:g}x",
+                    met,
+                )
+            )
+
+    def note(self, benchmark, case: str, what: str, value: str, target: str = "", met: bool | None = None):
+        """A measured number that is not a ratio (polls per second, CPU %, missed cycles)."""
+        benchmark.extra_info[what] = value
+        self.rows.append(Row(case, what, value, target, met))
+
+
+def _seconds(s: float) -> str:
+    if s >= 1.0:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3f} ms"
+    if s >= 1e-6:
+        return f"{s * 1e6:.3f} us"
+    return f"{s * 1e9:.1f} ns"
+
+
+_TABLE = RatioTable()
+
+
+@pytest.fixture(scope="session")
+def ratios() -> RatioTable:
+    return _TABLE
+
+
+def pytest_report_header(config) -> list[str]:
+    from gridtap import _core
+
+    so = Path(_core.__file__).resolve()
+    lines = [f"gridtap core: {so} (built {time.ctime(so.stat().st_mtime)}); quick mode: {QUICK}"]
+    repo = Path(__file__).resolve().parent.parent
+    # `make build` (debug) leaves this stamp; `make bench` removes it after the release build
+    if so.parent == repo / "python" / "gridtap" and (repo / ".venv" / ".core-built").exists():
+        lines.append(
+            "WARNING: .venv/.core-built exists: the core in the source tree is probably a debug build"
+        )
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    rows = _TABLE.rows
+    if not rows:
+        return
+    w = [max(len(getattr(r, k)) for r in rows) for k in ("case", "what", "value", "target")]
+    tr = terminalreporter
+    tr.section("gridtap against its baselines (medians; ratio = baseline time / gridtap time)")
+    for r in rows:
+        met = "" if r.met is None else ("met" if r.met else "NOT met")
+        tr.write_line(
+            f"{r.case:<{w[0]}}  {r.what:<{w[1]}}  {r.value:>{w[2]}}  {r.target:<{w[3]}}  {met}".rstrip()
+        )
