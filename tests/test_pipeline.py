@@ -339,3 +339,26 @@ def test_fortran_ordered_frames_are_read_row_by_row():
     out = MeterPipeline(SDM).push_many(T0 + np.arange(3.0), fortran)
     assert out["ActivePower"].tolist() == [0.0, 1.0, 2.0]
     assert decode(SDM, fortran)["ActivePower"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_push_returns_a_read_only_mapping_of_channels():
+    from collections.abc import Mapping
+
+    from gridtap import ChannelValues
+
+    out = MeterPipeline(SDM).push(T0, sdm_frame(**SPEC_EXAMPLE, ActivePower=10000.0))
+    assert isinstance(out, ChannelValues) and isinstance(out, Mapping)
+    assert len(out) == len(MeterPipeline(SDM).channels) == len(list(out))
+    assert list(out.keys()) == MeterPipeline(SDM).channels
+    assert out["ActivePower_L2"] == -3000.0 and out.get("ActivePower_L2") == -3000.0
+    assert out["Frequency_RoCoF"] is None  # no history yet: no value, not 0
+    assert "ActivePower" in out and "Nope" not in out and 5 not in out
+    assert out.get("Nope") is None and out.get("Nope", 1.5) == 1.5
+    with pytest.raises(KeyError):
+        out["Nope"]
+    with pytest.raises(TypeError):
+        out["ActivePower"] = 1.0  # type: ignore[index]
+    d = dict(out)
+    assert d == out and out == d and out.to_dict() == d
+    assert dict(out.items()) == d and list(out.values()) == list(d.values())
+    assert out != {**d, "ActivePower": 1.0}

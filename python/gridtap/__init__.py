@@ -6,8 +6,10 @@ timestamps and quality, whatever measures the grid connection.
 
 from __future__ import annotations
 
+import collections.abc as _abc
+
 from gridtap import profiles
-from gridtap._core import MeterPipeline, decode, decode_values, encode_value
+from gridtap._core import ChannelValues, MeterPipeline, decode, decode_values, encode_value
 from gridtap.channels import CHANNELS, ChannelSpec, channel_spec
 from gridtap.control import EdgeCycle, PeakShaving, PhaseZeroExport, RampLimiter
 from gridtap.dal import Dal, Quality, Reading, Snapshot, Subscription
@@ -26,6 +28,9 @@ from gridtap.signal import CounterTracker, EnergyIntegrator, RocofEstimator, Roc
 from gridtap.virtual import VirtualGridMeter
 
 __version__ = "0.1.0"
+
+# what MeterPipeline.push returns is a read-only mapping of channel → value (None = no value)
+_abc.Mapping.register(ChannelValues)
 
 # Imported on first use: they pull in pymodbus / paho-mqtt, which acquisition loops that only use
 # the kernels and the DAL need not pay for at import time.
@@ -52,6 +57,7 @@ __all__ = [
     "CHANNELS",
     "ChannelError",
     "ChannelSpec",
+    "ChannelValues",
     "CounterTracker",
     "Dal",
     "EdgeCycle",

@@ -1,5 +1,7 @@
 """Type stubs and documentation of the compiled core (`gridtap._core`)."""
 
+from collections.abc import Iterator, Mapping
+
 import numpy as np
 import numpy.typing as npt
 
@@ -60,6 +62,16 @@ def decode(
     (signs normalised, totals, S, PF, imbalance; no RoCoF or integrated energy). NaN = no valid
     value (sentinel, NaN, out of physical range)."""
 
+class ChannelValues(Mapping[str, float | None]):
+    """One frame's standard channels, as `MeterPipeline.push` returns them: a read-only mapping
+    of channel name → value (None = no valid value). The values stay in one Rust array; Python
+    objects are made only for what is read. `to_dict()` gives a plain dict."""
+
+    def __getitem__(self, key: str) -> float | None: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def to_dict(self) -> dict[str, float | None]: ...
+
 class MeterPipeline:
     """Registers → standard channels, frame by frame: decode, sign normalisation, aggregation,
     RoCoF (where the meter has none) and energy (integrated where the meter has no counters;
@@ -80,9 +92,10 @@ class MeterPipeline:
         swaps the import/export counters)."""
     def push(
         self, timestamp: float, registers: npt.NDArray[np.uint16], block_ok: list[bool] | None = None
-    ) -> dict[str, float | None]:
-        """One frame: {channel: value, or None where there is no valid value}. block_ok marks
-        read blocks that failed. Timestamps must increase; on InputError nothing changes."""
+    ) -> ChannelValues:
+        """One frame: a read-only mapping {channel: value, or None where there is no valid value}.
+        block_ok marks read blocks that failed. Timestamps must increase; on InputError nothing
+        changes."""
     def push_many(
         self,
         timestamps: npt.NDArray[np.float64],

@@ -38,24 +38,82 @@ fn power_factor(p: f64, s: Option<f64>, meter_pf: f64) -> f64 {
     }
 }
 
-/// Decode one frame and bring it to the standard convention, with the stateless aggregates.
-/// `block_ok[i] == false` marks block i as not read (its fields become invalid).
-pub fn normalize(
-    p: &CompiledProfile,
-    frame: &[u16],
-    block_ok: Option<&[bool]>,
-    invert: bool,
-    v: &mut [f64; NCH],
-) {
-    v.fill(f64::NAN);
-    let mut seen = [false; NCH];
-    for f in &p.fields {
-        let ok = block_ok.is_none_or(|b| b[f.block]);
-        let x = if ok { f.read(frame) } else { f64::NAN };
-        // several fields of one channel add up (SunSpec reactive energy = Q1 + Q2 counters)
-        v[f.channel] = if seen[f.channel] { v[f.channel] + x } else { x };
-        seen[f.channel] = true;
+/// Frames are read a tile at a time: each field is decoded for the whole tile in one loop with its
+/// parameters fixed (branch-free for the common layouts), then each frame is aggregated as a row.
+pub const TILE: usize = 256;
+
+/// Field values of up to TILE frames, one column per channel slot.
+pub struct Tile {
+    cols: Vec<[f64; TILE]>,
+    scratch: [f64; TILE],
+}
+
+impl Default for Tile {
+    fn default() -> Self {
+        Tile {
+            cols: vec![[f64::NAN; TILE]; NCH],
+            scratch: [f64::NAN; TILE],
+        }
     }
+}
+
+impl Tile {
+    /// Decode the fields of `k` frames (`frames` holds exactly k rows). `block_ok` holds one
+    /// flag per frame and block; a field of a block that was not read is invalid (NaN).
+    fn read_fields(
+        &mut self,
+        p: &CompiledProfile,
+        frames: &[u16],
+        k: usize,
+        block_ok: Option<&[bool]>,
+    ) {
+        let fl = p.frame_length;
+        let nb = p.blocks.len();
+        let mut seen = [false; NCH];
+        for f in &p.fields {
+            let Tile { cols, scratch } = self;
+            let first = !seen[f.channel];
+            let out = if first {
+                &mut cols[f.channel][..k]
+            } else {
+                &mut scratch[..k]
+            };
+            f.read_column(frames, fl, out);
+            if let Some(ok) = block_ok {
+                for (j, x) in out.iter_mut().enumerate() {
+                    if !ok[j * nb + f.block] {
+                        *x = f64::NAN;
+                    }
+                }
+            }
+            if !first {
+                // several fields of one channel add up (SunSpec reactive energy = Q1 + Q2)
+                for (a, b) in cols[f.channel][..k].iter_mut().zip(&scratch[..k]) {
+                    *a += b;
+                }
+            }
+            seen[f.channel] = true;
+        }
+        for (c, col) in self.cols.iter_mut().enumerate() {
+            if !seen[c] {
+                col[..k].fill(f64::NAN);
+            }
+        }
+    }
+
+    /// Row `j` of the tile, aggregated.
+    #[inline]
+    fn row(&self, p: &CompiledProfile, j: usize, invert: bool, v: &mut [f64; NCH]) {
+        for (x, col) in v.iter_mut().zip(&self.cols) {
+            *x = col[j];
+        }
+        aggregate(p, invert, v);
+    }
+}
+
+/// Bring one frame's field values (`v`, NaN = invalid) to the standard convention and add the
+/// stateless aggregates: invert, totals from phases, S, PF, imbalance, EnergyNet.
+pub fn aggregate(p: &CompiledProfile, invert: bool, v: &mut [f64; NCH]) {
     if invert {
         // a reversed CT: active and reactive power flip, import and export counters swap
         for ch in [
@@ -290,51 +348,86 @@ impl MeterPipeline {
         v: &mut [f64; NCH],
     ) -> Result<()> {
         self.check_frames(&[t], frame.len(), block_ok)?;
-        normalize(&self.profile, frame, block_ok, self.invert, v);
+        // one frame: row-wise, a tile's column loops would only add overhead
+        v.fill(f64::NAN);
+        let mut seen = [false; NCH];
+        for f in &self.profile.fields {
+            let x = if block_ok.is_none_or(|b| b[f.block]) {
+                f.read(frame)
+            } else {
+                f64::NAN
+            };
+            v[f.channel] = if seen[f.channel] { v[f.channel] + x } else { x };
+            seen[f.channel] = true;
+        }
+        aggregate(&self.profile, self.invert, v);
         self.stream(t, v);
         Ok(())
     }
 
-    /// Many frames (row-major, frames × frame_length). Returns one column per produced channel,
-    /// in `channels()` order. The whole batch is checked before any state changes.
+    /// Many frames (row-major, frames × frame_length) into `outs`, one column of n values per
+    /// produced channel in `channels()` order. The whole batch is checked before any state changes.
     pub fn push_many(
         &mut self,
         ts: &[f64],
         frames: &[u16],
         block_ok: Option<&[bool]>,
-    ) -> Result<Vec<Vec<f64>>> {
+        outs: &mut [&mut [f64]],
+    ) -> Result<()> {
         self.check_frames(ts, frames.len(), block_ok)?;
         let chans = self.channels();
-        let n = ts.len();
+        check_outs(outs, chans.len(), ts.len())?;
         let fl = self.profile.frame_length;
         let nb = self.profile.blocks.len();
-        let mut cols: Vec<Vec<f64>> = chans.iter().map(|_| Vec::with_capacity(n)).collect();
+        let mut tile = Tile::default();
         let mut v = [f64::NAN; NCH];
-        for (i, &t) in ts.iter().enumerate() {
-            let ok = block_ok.map(|b| &b[i * nb..(i + 1) * nb]);
-            normalize(
-                &self.profile,
-                &frames[i * fl..(i + 1) * fl],
-                ok,
-                self.invert,
-                &mut v,
-            );
-            self.stream(t, &mut v);
-            for (col, &ch) in cols.iter_mut().zip(&chans) {
-                col.push(v[ch]);
+        for (start, tile_ts) in (0..).step_by(TILE).zip(ts.chunks(TILE)) {
+            let k = tile_ts.len();
+            let ok = block_ok.map(|b| &b[start * nb..(start + k) * nb]);
+            tile.read_fields(&self.profile, &frames[start * fl..(start + k) * fl], k, ok);
+            for (j, &t) in tile_ts.iter().enumerate() {
+                tile.row(&self.profile, j, self.invert, &mut v);
+                self.stream(t, &mut v);
+                for (out, &ch) in outs.iter_mut().zip(&chans) {
+                    out[start + j] = v[ch];
+                }
             }
         }
-        Ok(cols)
+        Ok(())
     }
 }
 
-/// Stateless decode of many frames: columns of the channels `normalize` produces (no RoCoF or
-/// energy integration, which need a stream). Returns (channel slots, columns).
+fn check_outs(outs: &[&mut [f64]], channels: usize, n: usize) -> Result<()> {
+    if outs.len() != channels || outs.iter().any(|o| o.len() != n) {
+        return Err(input_err!(
+            "output columns: {} of lengths {:?}, expected {channels} of {n}",
+            outs.len(),
+            outs.iter().map(|o| o.len()).collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
+}
+
+/// The channel slots `decode_frames` produces: those of a single frame, without the streaming
+/// stages (RoCoF and integrated energy need a stream).
+pub fn decoded_channels(p: &CompiledProfile) -> Vec<usize> {
+    (0..NCH)
+        .filter(|&c| {
+            p.available[c]
+                && (p.from_meter[c]
+                    || !matches!(c, ROCOF | E_IMP | E_EXP | RE_IMP | RE_EXP | E_NET)
+                    || (c == E_NET && p.meter_energy))
+        })
+        .collect()
+}
+
+/// Stateless decode of many frames into `outs`, one column per `decoded_channels` slot.
 pub fn decode_frames(
     p: &CompiledProfile,
     frames: &[u16],
     invert: bool,
-) -> Result<(Vec<usize>, Vec<Vec<f64>>)> {
+    outs: &mut [&mut [f64]],
+) -> Result<()> {
     let fl = p.frame_length;
     if fl == 0 || frames.len() % fl != 0 {
         return Err(input_err!(
@@ -343,23 +436,21 @@ pub fn decode_frames(
         ));
     }
     let n = frames.len() / fl;
-    let chans: Vec<usize> = (0..NCH)
-        .filter(|&c| {
-            p.available[c]
-                && (p.from_meter[c]
-                    || !matches!(c, ROCOF | E_IMP | E_EXP | RE_IMP | RE_EXP | E_NET)
-                    || (c == E_NET && p.meter_energy))
-        })
-        .collect();
-    let mut cols: Vec<Vec<f64>> = chans.iter().map(|_| Vec::with_capacity(n)).collect();
+    let chans = decoded_channels(p);
+    check_outs(outs, chans.len(), n)?;
+    let mut tile = Tile::default();
     let mut v = [f64::NAN; NCH];
-    for frame in frames.chunks_exact(fl) {
-        normalize(p, frame, None, invert, &mut v);
-        for (col, &ch) in cols.iter_mut().zip(&chans) {
-            col.push(v[ch]);
+    for (start, chunk) in (0..).step_by(TILE).zip(frames.chunks(TILE * fl)) {
+        let k = chunk.len() / fl;
+        tile.read_fields(p, chunk, k, None);
+        for j in 0..k {
+            tile.row(p, j, invert, &mut v);
+            for (out, &ch) in outs.iter_mut().zip(&chans) {
+                out[start + j] = v[ch];
+            }
         }
     }
-    Ok((chans, cols))
+    Ok(())
 }
 
 pub fn channel_name(slot: usize) -> &'static str {

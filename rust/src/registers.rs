@@ -226,26 +226,26 @@ pub fn encode_value(value: f64, dtype: DType, order: WordOrder, scale: f64) -> R
 fn decode_loop<const W: usize, const REV: bool, const SWAP: bool>(
     regs: &[u16],
     out: &mut [f64],
-    dtype: DType,
+    value: impl Fn(u64) -> f64,
     scale: f64,
 ) {
     for (chunk, o) in regs.chunks_exact(W).zip(out.iter_mut()) {
-        *o = dtype.value(join::<REV, SWAP>(chunk)) * scale;
+        *o = value(join::<REV, SWAP>(chunk)) * scale;
     }
 }
 
 fn decode_words<const W: usize>(
     regs: &[u16],
     out: &mut [f64],
-    dtype: DType,
+    value: impl Fn(u64) -> f64 + Copy,
     order: WordOrder,
     scale: f64,
 ) {
     match order {
-        WordOrder::Abcd => decode_loop::<W, false, false>(regs, out, dtype, scale),
-        WordOrder::Cdab => decode_loop::<W, true, false>(regs, out, dtype, scale),
-        WordOrder::Badc => decode_loop::<W, false, true>(regs, out, dtype, scale),
-        WordOrder::Dcba => decode_loop::<W, true, true>(regs, out, dtype, scale),
+        WordOrder::Abcd => decode_loop::<W, false, false>(regs, out, value, scale),
+        WordOrder::Cdab => decode_loop::<W, true, false>(regs, out, value, scale),
+        WordOrder::Badc => decode_loop::<W, false, true>(regs, out, value, scale),
+        WordOrder::Dcba => decode_loop::<W, true, true>(regs, out, value, scale),
     }
 }
 
@@ -264,10 +264,11 @@ pub fn decode_values(regs: &[u16], dtype: DType, order: WordOrder, scale: f64) -
         return Err(input_err!("scale must be finite, got {scale}"));
     }
     let mut out = vec![0.0f64; regs.len() / w];
-    // Monomorphised per width, order and type so the inner loop has no branches.
+    // One closure per type, so each (width, order, type) loop is its own function without a
+    // branch on the type inside (a runtime `DType` argument kept the F32 loop scalar).
     macro_rules! run {
         ($w:literal, $t:expr) => {
-            decode_words::<$w>(regs, &mut out, $t, order, scale)
+            decode_words::<$w>(regs, &mut out, |bits| $t.value(bits), order, scale)
         };
     }
     match dtype {

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 mod decode;
 mod pipeline;
 mod signal;
+mod values;
 
 create_exception!(
     gridtap,

@@ -1,9 +1,12 @@
 //! Bindings for compiled profiles, stateless frame decoding and `MeterPipeline`.
 
-use numpy::PyArray1;
+use numpy::{PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use std::sync::Arc;
 
+use pyo3::types::PyDict;
+
+use super::values::{ChannelValues, Layout};
 use super::{enter, guard, with_f64, with_u16, InputError};
 use crate::channel::{self, NCH};
 use crate::pipeline::{self, PipelineConfig};
@@ -140,14 +143,33 @@ fn compiled_of(obj: &Bound<'_, PyAny>) -> PyResult<profile::CompiledProfile> {
     Ok(c.get().inner.clone())
 }
 
-fn columns_to_dict<'py>(
+/// Fill one (channels × n) float64 block with `fill(columns)` and return {channel: row view}.
+/// One allocation for all channels: numpy backs large blocks with huge pages, so writing fresh
+/// output does not cost a page fault per 4 KiB.
+fn columns_dict<'py>(
     py: Python<'py>,
     chans: &[usize],
-    cols: Vec<Vec<f64>>,
+    n: usize,
+    fill: impl FnOnce(&mut [&mut [f64]]) -> PyResult<()>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    // Safety: every element is written by `fill` before the array is returned (the kernels
+    // write each output column in full or fail, and on failure the array is dropped).
+    let block = unsafe { PyArray2::<f64>::new(py, [chans.len(), n], false) };
+    {
+        let mut rw = block.readwrite();
+        let flat = rw
+            .as_slice_mut()
+            .map_err(|e| InputError::new_err(e.to_string()))?;
+        let mut outs: Vec<&mut [f64]> = if n == 0 {
+            chans.iter().map(|_| <&mut [f64]>::default()).collect()
+        } else {
+            flat.chunks_mut(n).collect()
+        };
+        fill(&mut outs)?;
+    }
     let d = PyDict::new(py);
-    for (&ch, col) in chans.iter().zip(cols) {
-        d.set_item(pipeline::channel_name(ch), PyArray1::from_vec(py, col))?;
+    for (i, &ch) in chans.iter().enumerate() {
+        d.set_item(pipeline::channel_name(ch), block.get_item(i)?)?;
     }
     Ok(d)
 }
@@ -162,11 +184,14 @@ fn decode<'py>(
     invert: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let p = compiled_of(profile)?;
-    let (chans, cols) = with_u16(registers, "registers", |words, shape| {
+    let chans = pipeline::decoded_channels(&p);
+    with_u16(registers, "registers", |words, shape| {
         check_frame_shape(shape, p.frame_length)?;
-        enter(py, || pipeline::decode_frames(&p, words, invert))
-    })?;
-    columns_to_dict(py, &chans, cols)
+        let n = words.len() / p.frame_length;
+        columns_dict(py, &chans, n, |outs| {
+            enter(py, || pipeline::decode_frames(&p, words, invert, outs))
+        })
+    })
 }
 
 fn check_frame_shape(shape: &[usize], fl: usize) -> PyResult<()> {
@@ -184,7 +209,7 @@ fn check_frame_shape(shape: &[usize], fl: usize) -> PyResult<()> {
 pub struct MeterPipeline {
     inner: pipeline::MeterPipeline,
     chans: Vec<usize>,
-    keys: Vec<Py<PyString>>,
+    layout: Arc<Layout>,
 }
 
 #[pymethods]
@@ -223,11 +248,12 @@ impl MeterPipeline {
             pipeline::MeterPipeline::new(p, cfg)
         })?;
         let chans = inner.channels();
-        let keys = chans
-            .iter()
-            .map(|&c| PyString::intern(py, pipeline::channel_name(c)).unbind())
-            .collect();
-        Ok(MeterPipeline { inner, chans, keys })
+        let layout = Layout::new(py, chans.clone())?;
+        Ok(MeterPipeline {
+            inner,
+            chans,
+            layout,
+        })
     }
 
     /// One frame at `timestamp`: {channel: value or None (no valid value)}.
@@ -235,11 +261,10 @@ impl MeterPipeline {
     #[pyo3(signature = (timestamp, registers, block_ok = None))]
     fn push<'py>(
         &mut self,
-        py: Python<'py>,
         timestamp: f64,
         registers: &Bound<'py, PyAny>,
         block_ok: Option<Vec<bool>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<ChannelValues> {
         let mut v = [f64::NAN; NCH];
         let fl = self.inner.profile.frame_length;
         let inner = &mut self.inner;
@@ -251,16 +276,7 @@ impl MeterPipeline {
             }
             guard(|| inner.push(timestamp, words, block_ok.as_deref(), &mut v))
         })?;
-        let d = PyDict::new(py);
-        for (key, &ch) in self.keys.iter().zip(&self.chans) {
-            let x = v[ch];
-            if x.is_nan() {
-                d.set_item(key.bind(py), py.None())?;
-            } else {
-                d.set_item(key.bind(py), x)?;
-            }
-        }
-        Ok(d)
+        Ok(ChannelValues::new(self.layout.clone(), v))
     }
 
     /// Many frames (frames × registers, with increasing timestamps): {channel: float64 array},
@@ -275,7 +291,8 @@ impl MeterPipeline {
     ) -> PyResult<Bound<'py, PyDict>> {
         let fl = self.inner.profile.frame_length;
         let inner = &mut self.inner;
-        let cols = with_f64(timestamps, "timestamps", |ts| {
+        let chans = &self.chans;
+        with_f64(timestamps, "timestamps", |ts| {
             with_u16(registers, "registers", |words, shape| {
                 if shape.len() != 2 || shape[1] != fl || shape[0] != ts.len() {
                     return Err(InputError::new_err(format!(
@@ -284,10 +301,11 @@ impl MeterPipeline {
                         ts.len()
                     )));
                 }
-                enter(py, || inner.push_many(ts, words, block_ok.as_deref()))
+                columns_dict(py, chans, ts.len(), |outs| {
+                    enter(py, || inner.push_many(ts, words, block_ok.as_deref(), outs))
+                })
             })
-        })?;
-        columns_to_dict(py, &self.chans, cols)
+        })
     }
 
     #[getter]
@@ -329,6 +347,7 @@ impl MeterPipeline {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CompiledProfile>()?;
     m.add_class::<MeterPipeline>()?;
+    m.add_class::<ChannelValues>()?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add("CHANNEL_SLOTS", channel::NAMES.to_vec())?;
     Ok(())
