@@ -498,3 +498,28 @@ def test_slow_channels_get_a_maximum_age_that_fits_their_read_interval():
     assert dal.max_age("grid/EnergyImport") >= 60.0  # read every 30 s: must not go STALE in between
     assert dal.max_age("grid/EnergyExport") == 7.0  # the user's own setting is kept
     assert dal.max_age("grid/ActivePower") == 5.0
+
+
+def test_cancelling_poll_always_ends_it():
+    """Python 3.11's asyncio.wait_for can swallow a cancel that lands with the reply; poll() must
+    end on every cancel all the same (a supervisor shutting down relies on it)."""
+
+    async def go():
+        async with served(static_site(**SPEC_SITE)) as (_, port):
+            meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
+            dal = Dal()
+            hung = 0
+            for i in range(60):
+                task = asyncio.create_task(meter.poll(dal, interval=0.0005))
+                await asyncio.sleep(0.002 + (i % 7) * 0.0007)
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=2.0)
+                if not done:
+                    hung += 1
+                    while not task.done():  # clean up for the next round
+                        task.cancel()
+                        await asyncio.sleep(0.01)
+            await meter.close()
+            return hung
+
+    assert run(go()) == 0

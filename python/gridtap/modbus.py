@@ -242,7 +242,10 @@ class ModbusMeter:
         await self._drop_client()
         client = self._client_factory()
         try:
-            ok = await asyncio.wait_for(client.connect(), self.timeout + 1.0)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives
+            # together with the result, and poll() would never end
+            async with asyncio.timeout(self.timeout + 1.0):
+                ok = await client.connect()
         except (TimeoutError, OSError, ModbusException) as e:
             client.close()
             raise LinkDown(f"cannot connect: {e or type(e).__name__}") from None
@@ -293,9 +296,8 @@ class ModbusMeter:
         self.stats.requests += 1
         self.stats.function_codes.add(function_code)
         try:
-            rr = await asyncio.wait_for(
-                call(address, count=count, device_id=self.unit_id), self.timeout + 0.5
-            )
+            async with asyncio.timeout(self.timeout + 0.5):
+                rr = await call(address, count=count, device_id=self.unit_id)
         except (TimeoutError, ModbusIOException) as e:
             # a late answer could be taken for the next request's: start over on a new link
             await self._drop_client()
@@ -441,7 +443,12 @@ class ModbusMeter:
         next_tick = loop.time()
         backoff = 0.0
         was_down = False
+        me = asyncio.current_task()
         while True:
+            # pymodbus awaits with asyncio.wait_for, which on Python 3.11 can swallow a cancel
+            # that arrives together with the reply; the task still counts the request, so honour it
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError()
             try:
                 readings = await self.read()
                 link_failed = not self.link_up
