@@ -362,3 +362,44 @@ def test_push_returns_a_read_only_mapping_of_channels():
     assert d == out and out == d and out.to_dict() == d
     assert dict(out.items()) == d and list(out.values()) == list(d.values())
     assert out != {**d, "ActivePower": 1.0}
+
+
+def test_batches_across_tile_boundaries_equal_frame_by_frame():
+    # the kernels work 256 frames at a time: batches that straddle tiles must not differ
+    rng = np.random.default_rng(3)
+    p = profile_from(
+        "[meter]\nname = 'tiles'\nfunction_code = 4\n[channels]\n"
+        "ActivePower_L1 = 0\nActivePower_L2 = 2\nReactivePower_L1 = 4\nFrequency = 6\nEnergyImport = 8\nEnergyExport = 10\n"
+    )
+    n = 700
+    ts = T0 + np.cumsum(rng.uniform(0.01, 0.03, n))
+    frames = np.stack(
+        [
+            p.encode(
+                {
+                    "ActivePower_L1": float(rng.normal(0, 2000)),
+                    "ActivePower_L2": float(rng.normal(0, 2000)),
+                    "ReactivePower_L1": float(rng.normal(0, 500)),
+                    "Frequency": float(50 + rng.normal(0, 0.01)),
+                    "EnergyImport": 100.0 + k * 0.01 if k % 97 else None,  # some invalid frames
+                    "EnergyExport": 50.0 + k * 0.005,
+                }
+            )
+            for k in range(n)
+        ]
+    )
+    whole = MeterPipeline(p).push_many(ts, frames)
+    pieces = MeterPipeline(p)
+    bounds = [0, 1, 255, 256, 257, 513, 600, n]
+    parts = [pieces.push_many(ts[a:b], frames[a:b]) for a, b in itertools.pairwise(bounds)]
+    one = MeterPipeline(p)
+    singles = [one.push(t, f) for t, f in zip(ts, frames, strict=True)]
+    stateless = decode(p, frames)
+    for ch in whole:
+        joined = np.concatenate([part[ch] for part in parts])
+        assert np.array_equal(joined, whole[ch], equal_nan=True), ch
+        single = np.array([math.nan if s[ch] is None else s[ch] for s in singles])
+        assert np.array_equal(single, whole[ch], equal_nan=True), ch
+        if ch in stateless:
+            assert np.array_equal(stateless[ch], whole[ch], equal_nan=True), ch
+    assert np.isnan(whole["EnergyImport"][97]) and not np.isnan(whole["EnergyImport"][98])

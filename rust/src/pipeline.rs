@@ -43,6 +43,7 @@ fn power_factor(p: f64, s: Option<f64>, meter_pf: f64) -> f64 {
 pub const TILE: usize = 256;
 
 /// Field values of up to TILE frames, one column per channel slot.
+#[derive(Clone)]
 pub struct Tile {
     cols: Vec<[f64; TILE]>,
     scratch: [f64; TILE],
@@ -101,73 +102,124 @@ impl Tile {
         }
     }
 
-    /// Row `j` of the tile, aggregated.
+    /// Bring the tile's first `k` frames to the standard convention and add the stateless
+    /// aggregates, column by column: invert, totals from phases, S, PF, imbalance, EnergyNet.
+    fn aggregate(&mut self, p: &CompiledProfile, invert: bool, k: usize) {
+        let Tile { cols, scratch } = self;
+        let m = &p.from_meter;
+        let phases: Vec<usize> = (0..3).filter(|&i| m[P_L[i]]).collect();
+        if invert {
+            // a reversed CT: active and reactive power flip, import and export counters swap
+            for ch in [
+                P, P_L[0], P_L[1], P_L[2], Q, Q_L[0], Q_L[1], Q_L[2], PF, PF_L[0], PF_L[1], PF_L[2],
+            ] {
+                cols[ch][..k].iter_mut().for_each(|x| *x = -*x);
+            }
+            cols.swap(E_IMP, E_EXP);
+            cols.swap(RE_IMP, RE_EXP);
+        }
+        for (tot, ph) in [(P, P_L), (Q, Q_L)] {
+            if !m[tot] && p.available[tot] {
+                let parts: Vec<usize> = (0..3).filter(|&i| m[ph[i]]).map(|i| ph[i]).collect();
+                derive_column(cols, scratch, k, tot, &|c, j| {
+                    parts.iter().fold(0.0, |acc, &x| acc + c[x][j])
+                });
+            }
+        }
+        for i in 0..3 {
+            if !m[S_L[i]] && p.available[S_L[i]] {
+                derive_column(cols, scratch, k, S_L[i], &|c, j| {
+                    c[P_L[i]][j].hypot(c[Q_L[i]][j])
+                });
+            }
+        }
+        if p.available[S] {
+            match p.apparent {
+                ApparentMode::Arithmetic => derive_column(cols, scratch, k, S, &|c, j| {
+                    phases.iter().fold(0.0, |acc, &i| acc + c[S_L[i]][j])
+                }),
+                ApparentMode::Vector => {
+                    derive_column(cols, scratch, k, S, &|c, j| c[P][j].hypot(c[Q][j]))
+                }
+                ApparentMode::Meter => {}
+            }
+        }
+        for (pf, pc, sc) in [
+            (PF_L[0], P_L[0], S_L[0]),
+            (PF_L[1], P_L[1], S_L[1]),
+            (PF_L[2], P_L[2], S_L[2]),
+            (PF, P, S),
+        ] {
+            if p.available[pf] {
+                let has_s = p.available[sc];
+                derive_column(cols, scratch, k, pf, &|c, j| {
+                    power_factor(c[pc][j], has_s.then(|| c[sc][j]), c[pf][j])
+                });
+            }
+        }
+        if p.available[IMBALANCE] {
+            derive_column(cols, scratch, k, IMBALANCE, &|c, j| {
+                let (mut lo, mut hi, mut nan) = (f64::INFINITY, f64::NEG_INFINITY, false);
+                for &i in &phases {
+                    let x = c[P_L[i]][j];
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                    nan |= x.is_nan();
+                }
+                if nan {
+                    f64::NAN
+                } else {
+                    hi - lo
+                }
+            });
+        }
+        if p.meter_energy {
+            derive_column(cols, scratch, k, E_NET, &|c, j| c[E_IMP][j] - c[E_EXP][j]);
+        }
+    }
+
+    /// Row `j` as one array (for the streaming stages, which go frame by frame).
     #[inline]
-    fn row(&self, p: &CompiledProfile, j: usize, invert: bool, v: &mut [f64; NCH]) {
+    fn row(&self, j: usize, v: &mut [f64; NCH]) {
         for (x, col) in v.iter_mut().zip(&self.cols) {
             *x = col[j];
         }
-        aggregate(p, invert, v);
+    }
+
+    /// Put back the slots the streaming stages write.
+    #[inline]
+    fn set_streamed(&mut self, j: usize, v: &[f64; NCH]) {
+        for ch in STREAMED {
+            self.cols[ch][j] = v[ch];
+        }
+    }
+
+    /// Copy the first `k` values of the channels `chans` to `outs[..][start..start + k]`.
+    fn write_out(&self, chans: &[usize], k: usize, start: usize, outs: &mut [&mut [f64]]) {
+        for (out, &ch) in outs.iter_mut().zip(chans) {
+            out[start..start + k].copy_from_slice(&self.cols[ch][..k]);
+        }
     }
 }
 
-/// Bring one frame's field values (`v`, NaN = invalid) to the standard convention and add the
-/// stateless aggregates: invert, totals from phases, S, PF, imbalance, EnergyNet.
-pub fn aggregate(p: &CompiledProfile, invert: bool, v: &mut [f64; NCH]) {
-    if invert {
-        // a reversed CT: active and reactive power flip, import and export counters swap
-        for ch in [
-            P, P_L[0], P_L[1], P_L[2], Q, Q_L[0], Q_L[1], Q_L[2], PF, PF_L[0], PF_L[1], PF_L[2],
-        ] {
-            v[ch] = -v[ch];
-        }
-        v.swap(E_IMP, E_EXP);
-        v.swap(RE_IMP, RE_EXP);
+/// Compute column `ch` from the others for the first `k` frames (through `scratch`, as `f` reads
+/// the column it replaces for PF). Generic, so each use compiles to its own tight loop.
+#[inline(always)]
+fn derive_column<F: Fn(&[[f64; TILE]], usize) -> f64>(
+    cols: &mut [[f64; TILE]],
+    scratch: &mut [f64; TILE],
+    k: usize,
+    ch: usize,
+    f: &F,
+) {
+    for (j, s) in scratch[..k].iter_mut().enumerate() {
+        *s = f(cols, j);
     }
-    let m = &p.from_meter;
-    if !m[P] && p.available[P] {
-        v[P] = (0..3).filter(|&i| m[P_L[i]]).map(|i| v[P_L[i]]).sum();
-    }
-    if !m[Q] && p.available[Q] {
-        v[Q] = (0..3).filter(|&i| m[Q_L[i]]).map(|i| v[Q_L[i]]).sum();
-    }
-    for i in 0..3 {
-        if !m[S_L[i]] && p.available[S_L[i]] {
-            v[S_L[i]] = v[P_L[i]].hypot(v[Q_L[i]]);
-        }
-    }
-    if p.available[S] {
-        match p.apparent {
-            ApparentMode::Arithmetic => {
-                v[S] = (0..3).filter(|&i| m[P_L[i]]).map(|i| v[S_L[i]]).sum()
-            }
-            ApparentMode::Vector => v[S] = v[P].hypot(v[Q]),
-            ApparentMode::Meter => {}
-        }
-    }
-    for i in 0..3 {
-        if p.available[PF_L[i]] {
-            let s = p.available[S_L[i]].then_some(v[S_L[i]]);
-            v[PF_L[i]] = power_factor(v[P_L[i]], s, v[PF_L[i]]);
-        }
-    }
-    if p.available[PF] {
-        let s = p.available[S].then_some(v[S]);
-        v[PF] = power_factor(v[P], s, v[PF]);
-    }
-    if p.available[IMBALANCE] {
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for i in (0..3).filter(|&i| m[P_L[i]]) {
-            lo = lo.min(v[P_L[i]]);
-            hi = hi.max(v[P_L[i]]);
-        }
-        let any_nan = (0..3).any(|i| m[P_L[i]] && v[P_L[i]].is_nan());
-        v[IMBALANCE] = if any_nan { f64::NAN } else { hi - lo };
-    }
-    if p.meter_energy {
-        v[E_NET] = v[E_IMP] - v[E_EXP];
-    }
+    cols[ch][..k].copy_from_slice(&scratch[..k]);
 }
+
+/// Slots the streaming stages (RoCoF, counters, integration) write.
+const STREAMED: [usize; 6] = [ROCOF, E_IMP, E_EXP, RE_IMP, RE_EXP, E_NET];
 
 /// Options of a pipeline beyond the profile.
 #[derive(Clone, Debug)]
@@ -190,18 +242,74 @@ impl Default for PipelineConfig {
 
 const COUNTER_SLOTS: [usize; 4] = [E_IMP, E_EXP, RE_IMP, RE_EXP];
 
+/// The streaming state of a pipeline: what carries over from one frame to the next.
 #[derive(Clone)]
-pub struct MeterPipeline {
-    pub profile: CompiledProfile,
-    pub invert: bool,
+struct Streams {
     rocof: Option<RocofEstimator>,
     energy: Option<EnergyIntegrator>,
     reactive_energy: Option<EnergyIntegrator>,
     counters: [Option<CounterTracker>; 4],
     last_t: Option<f64>,
     /// counter events seen so far: wraps and resets
-    pub counter_wraps: u64,
-    pub counter_resets: u64,
+    counter_wraps: u64,
+    counter_resets: u64,
+}
+
+#[derive(Clone)]
+pub struct MeterPipeline {
+    pub profile: CompiledProfile,
+    pub invert: bool,
+    streams: Streams,
+    /// reused per call, so push does not allocate
+    tile: Box<Tile>,
+}
+
+impl Streams {
+    /// The streaming stages for one frame already normalised into `v`.
+    fn step(&mut self, p: &CompiledProfile, t: f64, v: &mut [f64; NCH]) {
+        if let Some(est) = self.rocof.as_mut() {
+            v[ROCOF] = if v[FREQ].is_finite() {
+                est.step(t, v[FREQ])
+            } else {
+                f64::NAN
+            };
+        }
+        for (k, &ch) in COUNTER_SLOTS.iter().enumerate() {
+            if let Some(tr) = self.counters[k].as_mut() {
+                if v[ch].is_finite() && v[ch] >= 0.0 {
+                    let (published, ev) = tr.step(v[ch], p.counter_modulus[ch]);
+                    match ev {
+                        CounterEvent::Wrap => self.counter_wraps += 1,
+                        CounterEvent::Reset => self.counter_resets += 1,
+                        _ => {}
+                    }
+                    v[ch] = published;
+                } else {
+                    v[ch] = f64::NAN;
+                }
+            }
+        }
+        for (integ, src, imp, exp) in [
+            (self.energy.as_mut(), P, E_IMP, E_EXP),
+            (self.reactive_energy.as_mut(), Q, RE_IMP, RE_EXP),
+        ] {
+            if let Some(integ) = integ {
+                if v[src].is_finite() {
+                    integ.step(t, v[src]);
+                    v[imp] = integ.import_kwh();
+                    v[exp] = integ.export_kwh();
+                } else {
+                    // a frame without power is not an energy reading either
+                    v[imp] = f64::NAN;
+                    v[exp] = f64::NAN;
+                }
+            }
+        }
+        if p.available[E_NET] {
+            v[E_NET] = v[E_IMP] - v[E_EXP];
+        }
+        self.last_t = Some(t);
+    }
 }
 
 impl MeterPipeline {
@@ -236,13 +344,16 @@ impl MeterPipeline {
         Ok(MeterPipeline {
             profile,
             invert: cfg.invert,
-            rocof,
-            energy,
-            reactive_energy,
-            counters,
-            last_t: None,
-            counter_wraps: 0,
-            counter_resets: 0,
+            streams: Streams {
+                rocof,
+                energy,
+                reactive_energy,
+                counters,
+                last_t: None,
+                counter_wraps: 0,
+                counter_resets: 0,
+            },
+            tile: Box::default(),
         })
     }
 
@@ -252,7 +363,7 @@ impl MeterPipeline {
     }
 
     pub fn last_timestamp(&self) -> Option<f64> {
-        self.last_t
+        self.streams.last_t
     }
 
     fn check_frames(&self, ts: &[f64], words: usize, block_ok: Option<&[bool]>) -> Result<()> {
@@ -274,7 +385,7 @@ impl MeterPipeline {
                 ));
             }
         }
-        let mut last = self.last_t;
+        let mut last = self.streams.last_t;
         for (i, &t) in ts.iter().enumerate() {
             if !t.is_finite() {
                 return Err(input_err!(
@@ -293,50 +404,14 @@ impl MeterPipeline {
         Ok(())
     }
 
-    /// The streaming stages for one frame already normalised into `v`.
-    fn stream(&mut self, t: f64, v: &mut [f64; NCH]) {
-        if let Some(est) = self.rocof.as_mut() {
-            v[ROCOF] = if v[FREQ].is_finite() {
-                est.step(t, v[FREQ])
-            } else {
-                f64::NAN
-            };
-        }
-        for (k, &ch) in COUNTER_SLOTS.iter().enumerate() {
-            if let Some(tr) = self.counters[k].as_mut() {
-                if v[ch].is_finite() && v[ch] >= 0.0 {
-                    let (published, ev) = tr.step(v[ch], self.profile.counter_modulus[ch]);
-                    match ev {
-                        CounterEvent::Wrap => self.counter_wraps += 1,
-                        CounterEvent::Reset => self.counter_resets += 1,
-                        _ => {}
-                    }
-                    v[ch] = published;
-                } else {
-                    v[ch] = f64::NAN;
-                }
-            }
-        }
-        for (integ, src, imp, exp) in [
-            (self.energy.as_mut(), P, E_IMP, E_EXP),
-            (self.reactive_energy.as_mut(), Q, RE_IMP, RE_EXP),
-        ] {
-            if let Some(integ) = integ {
-                if v[src].is_finite() {
-                    integ.step(t, v[src]);
-                    v[imp] = integ.import_kwh();
-                    v[exp] = integ.export_kwh();
-                } else {
-                    // a frame without power is not an energy reading either
-                    v[imp] = f64::NAN;
-                    v[exp] = f64::NAN;
-                }
-            }
-        }
-        if self.profile.available[E_NET] {
-            v[E_NET] = v[E_IMP] - v[E_EXP];
-        }
-        self.last_t = Some(t);
+    /// Meter counter wraps seen (a counter passing its register's maximum).
+    pub fn counter_wraps(&self) -> u64 {
+        self.streams.counter_wraps
+    }
+
+    /// Meter counter resets seen (a drop that is not a wrap).
+    pub fn counter_resets(&self) -> u64 {
+        self.streams.counter_resets
     }
 
     /// One frame. On error nothing changes.
@@ -348,20 +423,11 @@ impl MeterPipeline {
         v: &mut [f64; NCH],
     ) -> Result<()> {
         self.check_frames(&[t], frame.len(), block_ok)?;
-        // one frame: row-wise, a tile's column loops would only add overhead
-        v.fill(f64::NAN);
-        let mut seen = [false; NCH];
-        for f in &self.profile.fields {
-            let x = if block_ok.is_none_or(|b| b[f.block]) {
-                f.read(frame)
-            } else {
-                f64::NAN
-            };
-            v[f.channel] = if seen[f.channel] { v[f.channel] + x } else { x };
-            seen[f.channel] = true;
-        }
-        aggregate(&self.profile, self.invert, v);
-        self.stream(t, v);
+        let tile = &mut self.tile;
+        tile.read_fields(&self.profile, frame, 1, block_ok);
+        tile.aggregate(&self.profile, self.invert, 1);
+        tile.row(0, v);
+        self.streams.step(&self.profile, t, v);
         Ok(())
     }
 
@@ -379,19 +445,19 @@ impl MeterPipeline {
         check_outs(outs, chans.len(), ts.len())?;
         let fl = self.profile.frame_length;
         let nb = self.profile.blocks.len();
-        let mut tile = Tile::default();
+        let tile = &mut self.tile;
         let mut v = [f64::NAN; NCH];
         for (start, tile_ts) in (0..).step_by(TILE).zip(ts.chunks(TILE)) {
             let k = tile_ts.len();
             let ok = block_ok.map(|b| &b[start * nb..(start + k) * nb]);
             tile.read_fields(&self.profile, &frames[start * fl..(start + k) * fl], k, ok);
+            tile.aggregate(&self.profile, self.invert, k);
             for (j, &t) in tile_ts.iter().enumerate() {
-                tile.row(&self.profile, j, self.invert, &mut v);
-                self.stream(t, &mut v);
-                for (out, &ch) in outs.iter_mut().zip(&chans) {
-                    out[start + j] = v[ch];
-                }
+                tile.row(j, &mut v);
+                self.streams.step(&self.profile, t, &mut v);
+                tile.set_streamed(j, &v);
             }
+            tile.write_out(&chans, k, start, outs);
         }
         Ok(())
     }
@@ -439,16 +505,11 @@ pub fn decode_frames(
     let chans = decoded_channels(p);
     check_outs(outs, chans.len(), n)?;
     let mut tile = Tile::default();
-    let mut v = [f64::NAN; NCH];
     for (start, chunk) in (0..).step_by(TILE).zip(frames.chunks(TILE * fl)) {
         let k = chunk.len() / fl;
         tile.read_fields(p, chunk, k, None);
-        for j in 0..k {
-            tile.row(p, j, invert, &mut v);
-            for (out, &ch) in outs.iter_mut().zip(&chans) {
-                out[start + j] = v[ch];
-            }
-        }
+        tile.aggregate(p, invert, k);
+        tile.write_out(&chans, k, start, outs);
     }
     Ok(())
 }

@@ -334,13 +334,13 @@ impl MeterPipeline {
     /// Meter counter wraps seen (a counter passing its register's maximum).
     #[getter]
     fn counter_wraps(&self) -> u64 {
-        self.inner.counter_wraps
+        self.inner.counter_wraps()
     }
 
     /// Meter counter resets seen (a drop that is not a wrap); published counters stay monotonic.
     #[getter]
     fn counter_resets(&self) -> u64 {
-        self.inner.counter_resets
+        self.inner.counter_resets()
     }
 }
 
