@@ -365,7 +365,7 @@ def test_push_returns_a_read_only_mapping_of_channels():
 
 
 def test_batches_across_tile_boundaries_equal_frame_by_frame():
-    # the kernels work 256 frames at a time: batches that straddle tiles must not differ
+    # the kernels work 64 frames at a time: batches that straddle tiles must not differ
     rng = np.random.default_rng(3)
     p = profile_from(
         "[meter]\nname = 'tiles'\nfunction_code = 4\n[channels]\n"
@@ -390,7 +390,7 @@ def test_batches_across_tile_boundaries_equal_frame_by_frame():
     )
     whole = MeterPipeline(p).push_many(ts, frames)
     pieces = MeterPipeline(p)
-    bounds = [0, 1, 255, 256, 257, 513, 600, n]
+    bounds = [0, 1, 63, 64, 65, 255, 256, 257, 513, 600, n]
     parts = [pieces.push_many(ts[a:b], frames[a:b]) for a, b in itertools.pairwise(bounds)]
     one = MeterPipeline(p)
     singles = [one.push(t, f) for t, f in zip(ts, frames, strict=True)]
