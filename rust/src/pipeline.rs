@@ -38,8 +38,9 @@ fn power_factor(p: f64, s: Option<f64>, meter_pf: f64) -> f64 {
     }
 }
 
-/// Frames are read a tile at a time (64 frames: a tile of SDM630 frames and its columns stay in L1): each field is decoded for the whole tile in one loop with its
-/// parameters fixed (branch-free for the common layouts), then each frame is aggregated as a row.
+/// Frames are processed a tile at a time: each field is decoded for the whole tile in one loop
+/// with its parameters fixed (branch-free for the common layouts), then the aggregates are
+/// computed column by column. 64 SDM630 frames and their columns stay in L1/L2 cache.
 pub const TILE: usize = 64;
 
 /// Field values of up to N frames, one column per channel slot. Batches use N = TILE; a single
