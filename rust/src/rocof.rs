@@ -320,10 +320,23 @@ impl RocofEstimator {
     /// A chunk of samples: checked as a whole first (lengths, timestamps finite and increasing,
     /// also past the last accepted one, frequencies finite); on error nothing changes.
     pub fn update(&mut self, ts: &[f64], fs: &[f64]) -> Result<Vec<f64>> {
-        check_series(self.last_timestamp(), ts, fs, "frequency")?;
         let mut out = vec![f64::NAN; ts.len()];
-        self.run_unchecked(ts, fs, &mut out);
+        self.update_into(ts, fs, &mut out)?;
         Ok(out)
+    }
+
+    /// `update` into a caller's buffer of `ts.len()` values (e.g. a numpy array).
+    pub fn update_into(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) -> Result<()> {
+        check_series(self.last_timestamp(), ts, fs, "frequency")?;
+        if out.len() != ts.len() {
+            return Err(input_err!(
+                "output has {} values, expected {}",
+                out.len(),
+                ts.len()
+            ));
+        }
+        self.run_unchecked(ts, fs, out);
+        Ok(())
     }
 
     /// The one code path of `step` and `update`, so any chunking gives the same bits.

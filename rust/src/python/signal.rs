@@ -6,7 +6,7 @@ use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
 
-use super::{dtype_name, enter, guard, with_f64, InputError};
+use super::{dtype_name, enter, guard, new_f64_array, with_f64, InputError};
 use crate::counter::{CounterState, CounterTracker};
 use crate::energy::PhaseEnergyIntegrator;
 use crate::rocof::{RocofConfig, RocofEstimator, RocofMethod, RocofTrip};
@@ -38,12 +38,13 @@ impl PyRocofEstimator {
         frequency: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let inner = &mut self.inner;
-        let out = with_f64(timestamps, "timestamps", |ts| {
+        with_f64(timestamps, "timestamps", |ts| {
             with_f64(frequency, "frequency", |fs| {
-                enter(py, || inner.update(ts, fs))
+                new_f64_array(py, ts.len(), |out| {
+                    enter(py, || inner.update_into(ts, fs, out))
+                })
             })
-        })?;
-        Ok(PyArray1::from_vec(py, out))
+        })
     }
 
     #[getter]
