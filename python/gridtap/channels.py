@@ -154,9 +154,17 @@ def split_channel(channel: str) -> tuple[str, str]:
     return namespace, name
 
 
+_SPEC_CACHE: dict[str, ChannelSpec] = {}
+
+
 def channel_spec(channel: str) -> ChannelSpec:
     """The catalogue entry of a full channel name such as `"grid_main/ActivePower_L2"`."""
-    namespace, name = split_channel(channel)
-    kind = _NAMESPACE.match(namespace)
-    assert kind is not None
-    return _BY_NAME[kind.group(1)][name]
+    spec = _SPEC_CACHE.get(channel) if isinstance(channel, str) else None
+    if spec is None:
+        namespace, name = split_channel(channel)
+        kind = _NAMESPACE.match(namespace)
+        assert kind is not None
+        spec = _BY_NAME[kind.group(1)][name]
+        if len(_SPEC_CACHE) < 100_000:  # valid names only; bounded whatever callers invent
+            _SPEC_CACHE[channel] = spec
+    return spec
