@@ -523,3 +523,23 @@ def test_cancelling_poll_always_ends_it():
             return hung
 
     assert run(go()) == 0
+
+
+def test_inverted_counters_follow_their_own_read_block():
+    """EM24-DIN export counters sit in their own block, which some variants refuse. With invert,
+    EnergyImport is read from that export register: when its block fails it must be ERROR."""
+
+    async def go():
+        async with served(static_site(**SPEC_SITE), "em24din") as (sim, port):
+            sim.exception_at = {0x005C}
+            meter = ModbusMeter.tcp("127.0.0.1", port, profile="em24din", invert=True)
+            try:
+                return await meter.read(groups=("fast", "slow"))
+            finally:
+                await meter.close()
+
+    r = run(go())
+    assert r["EnergyImport"].quality is Quality.ERROR  # its register (the meter's export) failed
+    assert r["EnergyExport"].quality is Quality.GOOD  # read from the meter's import register
+    assert r["EnergyNet"].quality is Quality.ERROR
+    assert r["ActivePower"].quality is Quality.GOOD

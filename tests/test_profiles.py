@@ -197,3 +197,26 @@ def test_overlap_detected_across_sum_fields():
         parse_profile(
             tomllib.loads(BASE + "ReactiveEnergyImport = { address = [2, 3], type = 'uint32' }\n"), "inline"
         )
+
+
+def test_channel_blocks_follow_the_derivations():
+    sdm = dict(profiles.load("sdm630").compiled.channel_blocks())
+    assert sdm["Voltage_L12"] == [1] and sdm["ActivePower"] == [0] and sdm["Frequency_RoCoF"] == [0]
+    abb = profiles.load("abb_b23")  # block 0: instantaneous values, block 1: counters
+    plain, inverted = dict(abb.compiled.channel_blocks()), dict(abb.compiled.channel_blocks(True))
+    assert plain["EnergyImport"] == plain["EnergyNet"] == [1]
+    assert plain["PowerFactor"] == [0] and plain["PhaseImbalance"] == [0]
+    assert inverted["EnergyImport"] == [1]
+    em = profiles.load("em24din")  # export counters alone in block 1
+    plain, inverted = dict(em.compiled.channel_blocks()), dict(em.compiled.channel_blocks(True))
+    assert plain["EnergyExport"] == [1] and plain["EnergyImport"] == [0]
+    assert inverted["EnergyImport"] == [1] and inverted["EnergyExport"] == [0]
+    assert plain["EnergyNet"] == inverted["EnergyNet"] == [0, 1]
+    # without counter registers, energy is integrated from ActivePower: it depends on power's block
+    p = parse_profile(
+        tomllib.loads(
+            "[meter]\nname = 'p'\nfunction_code = 4\n[channels]\nVoltage_L1 = 0\nActivePower = 200\n"
+        ),
+        "t",
+    )
+    assert dict(p.compiled.channel_blocks())["EnergyImport"] == [1]

@@ -51,6 +51,9 @@ class CompiledProfile:
         """Standard channels a pipeline produces (read from the meter or derived)."""
     @property
     def meter_channels(self) -> list[str]: ...
+    def channel_blocks(self, invert: bool = False) -> list[tuple[str, list[int]]]:
+        """(channel, indices of the read blocks its value depends on) for each produced channel;
+        with invert the import and export counters come from each other's registers."""
     @property
     def apparent_power(self) -> str:
         """How ApparentPower is formed: "arithmetic" (Σ S_i), "vector" (√(P²+Q²)) or "meter"."""

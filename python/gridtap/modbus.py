@@ -56,56 +56,10 @@ class MeterStats:
     function_codes: set[int] = field(default_factory=set)
 
 
-# What each derived channel is computed from, to know which read blocks it depends on.
-def _sources(ch: str, p: Profile) -> list[str]:
-    meter = set(p.meter_channels)
-    if ch in meter:
-        return [ch]
-    phases = [c for c in ("L1", "L2", "L3") if f"ActivePower_{c}" in meter]
-    if ch in ("ActivePower", "ReactivePower"):
-        return [f"{ch}_{c}" for c in phases]
-    if ch.startswith("ApparentPower_"):
-        c = ch.rsplit("_", 1)[1]
-        return [f"ActivePower_{c}", f"ReactivePower_{c}"]
-    if ch == "ApparentPower":
-        if p.apparent_power == "arithmetic":
-            return [f"ApparentPower_{c}" for c in phases]
-        return ["ActivePower", "ReactivePower"]
-    if ch.startswith("PowerFactor"):
-        suffix = ch[len("PowerFactor") :]
-        return [f"ActivePower{suffix}", f"ApparentPower{suffix}"]
-    if ch == "Frequency_RoCoF":
-        return ["Frequency"]
-    if ch in ("EnergyImport", "EnergyExport"):
-        return ["ActivePower"]
-    if ch in ("ReactiveEnergyImport", "ReactiveEnergyExport"):
-        return ["ReactivePower"]
-    if ch == "EnergyNet":
-        return ["EnergyImport", "EnergyExport"]
-    if ch == "PhaseImbalance":
-        return [f"ActivePower_{c}" for c in phases]
-    return []
-
-
-def channel_blocks(p: Profile) -> dict[str, frozenset[int]]:
-    """For each produced channel, the read blocks its value depends on."""
-    direct: dict[str, set[int]] = {}
-    for f in p.fields:
-        direct.setdefault(f.channel, set()).add(p.block_of(f))
-    out: dict[str, frozenset[int]] = {}
-
-    def deps(ch: str, depth: int = 0) -> set[int]:
-        if ch in direct:
-            return direct[ch]
-        acc: set[int] = set()
-        if depth < 6:
-            for src in _sources(ch, p):
-                acc |= deps(src, depth + 1)
-        return acc
-
-    for ch in p.channels:
-        out[ch] = frozenset(deps(ch))
-    return out
+def channel_blocks(p: Profile, invert: bool = False) -> dict[str, frozenset[int]]:
+    """For each produced channel, the read blocks its value depends on (worked out by the core,
+    next to the derivations themselves)."""
+    return {ch: frozenset(blocks) for ch, blocks in p.compiled.channel_blocks(invert)}
 
 
 class ModbusMeter:
@@ -226,7 +180,7 @@ class ModbusMeter:
             rocof_window=self._pipeline_args["rocof_window"],
             max_gap=self._pipeline_args["max_gap"],
         )
-        self._deps = channel_blocks(profile)
+        self._deps = channel_blocks(profile, self.invert)
         self._fast_mask = np.concatenate([np.full(b.count, b.group == "fast") for b in profile.blocks])
         self._units = {ch: channel_spec(f"{self.namespace}/{ch}").unit for ch in profile.channels}
 

@@ -213,6 +213,12 @@ impl CompiledProfile {
             }
             next = off + count;
         }
+        if blocks.len() > 64 {
+            return Err(input_err!(
+                "{} read blocks; at most 64 are supported",
+                blocks.len()
+            ));
+        }
         if next != frame_length {
             return Err(input_err!(
                 "blocks cover {next} registers but the frame has {frame_length}"
@@ -319,6 +325,62 @@ impl CompiledProfile {
         };
         p.resolve_available(apparent);
         Ok(p)
+    }
+
+    /// For each channel, the read blocks its value depends on (bit i = block i), following the
+    /// same derivations as the pipeline; with `invert` the import and export counters come from
+    /// each other's registers.
+    pub fn channel_blocks(&self, invert: bool) -> [u64; NCH] {
+        use channel::*;
+        let m = &self.from_meter;
+        let mut b = [0u64; NCH];
+        for f in &self.fields {
+            b[f.channel] |= 1 << f.block;
+        }
+        let any = |b: &[u64; NCH], chans: &[usize]| chans.iter().fold(0u64, |acc, &c| acc | b[c]);
+        if invert {
+            b.swap(E_IMP, E_EXP);
+            b.swap(RE_IMP, RE_EXP);
+        }
+        if !m[P] {
+            b[P] = any(&b, &P_L);
+        }
+        if !m[Q] {
+            b[Q] = any(&b, &Q_L);
+        }
+        for i in 0..3 {
+            if !m[S_L[i]] {
+                b[S_L[i]] = b[P_L[i]] | b[Q_L[i]];
+            }
+        }
+        b[S] = match self.apparent {
+            ApparentMode::Arithmetic => any(&b, &S_L),
+            ApparentMode::Vector => b[P] | b[Q],
+            ApparentMode::Meter => b[S],
+        };
+        for (pf, pc, sc) in [
+            (PF_L[0], P_L[0], S_L[0]),
+            (PF_L[1], P_L[1], S_L[1]),
+            (PF_L[2], P_L[2], S_L[2]),
+            (PF, P, S),
+        ] {
+            let s_part = if self.available[sc] { b[sc] } else { b[pf] };
+            b[pf] = b[pc] | s_part;
+        }
+        if !m[ROCOF] {
+            b[ROCOF] = b[FREQ];
+        }
+        if !self.meter_energy {
+            b[E_IMP] = b[P];
+            b[E_EXP] = b[P];
+        }
+        if !self.meter_reactive_energy {
+            b[RE_IMP] = b[Q];
+            b[RE_EXP] = b[Q];
+        }
+        b[E_NET] = b[E_IMP] | b[E_EXP];
+        b[IMBALANCE] = any(&b, &P_L);
+        b
     }
 
     fn resolve_available(&mut self, requested: Option<ApparentMode>) {

@@ -119,6 +119,20 @@ impl CompiledProfile {
             .collect()
     }
 
+    /// [(channel, indices of the read blocks its value depends on)] for the produced channels;
+    /// `invert` as the pipeline will use it (it swaps the counters' registers).
+    #[pyo3(signature = (invert = false))]
+    fn channel_blocks(&self, invert: bool) -> Vec<(&'static str, Vec<usize>)> {
+        let b = self.inner.channel_blocks(invert);
+        (0..NCH)
+            .filter(|&c| self.inner.available[c])
+            .map(|c| {
+                let blocks = (0..64).filter(|i| b[c] >> i & 1 == 1).collect();
+                (pipeline::channel_name(c), blocks)
+            })
+            .collect()
+    }
+
     /// How ApparentPower is formed: "arithmetic", "vector" or "meter".
     #[getter]
     fn apparent_power(&self) -> &'static str {
