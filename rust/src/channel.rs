@@ -63,34 +63,6 @@ pub fn index(name: &str) -> Option<usize> {
     NAMES.iter().position(|n| *n == name)
 }
 
-/// What kind of quantity a channel is, which decides how signs are normalised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Active,
-    Reactive,
-    Apparent,
-    PowerFactor,
-    Magnitude,
-    Frequency,
-    Rocof,
-    Energy,
-    Derived,
-}
-
-pub fn kind(ch: usize) -> Kind {
-    match ch {
-        0..=3 => Kind::Active,
-        4..=7 => Kind::Reactive,
-        8..=11 => Kind::Apparent,
-        12..=15 => Kind::PowerFactor,
-        16 => Kind::Frequency,
-        17 => Kind::Rocof,
-        18..=26 => Kind::Magnitude,
-        27 | 28 | 30 | 31 => Kind::Energy,
-        _ => Kind::Derived,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +80,6 @@ mod tests {
         assert_eq!(NAMES[E_NET], "EnergyNet");
         assert_eq!(NAMES[RE_EXP], "ReactiveEnergyExport");
         assert_eq!(NAMES[IMBALANCE], "PhaseImbalance");
-        assert_eq!(kind(index("Current_L3").unwrap()), Kind::Magnitude);
+        assert_eq!(index("Current_L3"), Some(26));
     }
 }

@@ -127,7 +127,6 @@ class MeterSimulator:
         for b in self.profile.blocks:
             self._scatter.append((pos, b.start - self._lo, b.count))
             pos += b.count
-        self._last_values: dict[str, float | None] = {}
 
     def values_at(self, t: float) -> dict[str, float | None]:
         """The channel values served at time t (standard convention)."""
@@ -149,13 +148,7 @@ class MeterSimulator:
             frame = self.profile.encode(values)
             for pos, off, count in self._scatter:
                 self._image[off : off + count] = frame[pos : pos + count]
-            self._last_values = values
         return self._image
-
-    @property
-    def served_values(self) -> dict[str, float | None]:
-        """The values behind the registers last served."""
-        return dict(self._last_values)
 
     async def _action(
         self,
