@@ -1,128 +1,17 @@
-"""The `gridtap` command line: demo, read, scan, run, channels, profiles."""
+"""`gridtap demo`: a simulated meter served over Modbus TCP on loopback, read by the adapter, shown live."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import signal
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from gridtap.channels import DEVICE_CATALOGUES
 from gridtap.dal import Dal, Quality, Snapshot
-
-# --- channels / profiles --------------------------------------------------------------------------
-
-
-def _cmd_channels(args: argparse.Namespace) -> int:
-    kinds = [args.namespace] if args.namespace else list(DEVICE_CATALOGUES)
-    for kind in kinds:
-        cat = DEVICE_CATALOGUES[kind]
-        print(f"{kind}/ ({len(cat)} channels)")
-        print(f"  {'channel':<24} {'unit':<6} {'phase':<5} {'opt':<3} description")
-        for c in cat:
-            opt = "yes" if c.optional else ""
-            print(f"  {c.name:<24} {c.unit or '-':<6} {c.phase or '-':<5} {opt:<3} {c.description}")
-        print()
-    return 0
-
-
-def _cmd_profiles(args: argparse.Namespace) -> int:
-    from gridtap import profiles
-
-    print(f"{'profile':<14} {'phases':<6} {'requests':<8} {'registers':<9} {'S':<10} title")
-    for name in profiles.names():
-        p = profiles.load(name)
-        if p.addressing == "sunspec_model":
-            p = p.located(40070, p.models[-2])
-        print(
-            f"{name:<14} {p.phases:<6} {len(p.blocks):<8} {p.frame_length:<9} {p.apparent_power:<10} {p.title}"
-        )
-    return 0
-
-
-# --- read / scan -------------------------------------------------------------------------------
-
-
-def _meter_from_args(args: argparse.Namespace) -> Any:
-    from gridtap.modbus import ModbusMeter
-
-    kw = {"unit_id": args.unit, "namespace": args.namespace, "invert": args.invert, "timeout": args.timeout}
-    if args.serial:
-        return ModbusMeter.rtu(args.serial, args.baudrate, profile=args.profile, **kw)
-    return ModbusMeter.tcp(args.host, args.port, profile=args.profile, framer=args.framer, **kw)
-
-
-def _cmd_read(args: argparse.Namespace) -> int:
-    async def go() -> tuple[Any, dict[str, Any]]:
-        meter = _meter_from_args(args)
-        try:
-            return meter, await meter.read(groups=("fast", "slow"))
-        finally:
-            await meter.close()
-
-    meter, readings = asyncio.run(go())
-    ok = any(r.quality is Quality.GOOD for r in readings.values())
-    if args.json:
-        out = {
-            f"{args.namespace}/{ch}": {
-                "value": r.value,
-                "unit": r.unit,
-                "timestamp": r.timestamp,
-                "quality": r.quality.value,
-            }
-            for ch, r in readings.items()
-        }
-        print(json.dumps(out, indent=2))
-    else:
-        for ch, r in readings.items():
-            value = "-" if r.value is None else f"{r.value:.6g}"
-            print(f"{args.namespace}/{ch:<24} {value:>14} {r.unit:<6} {r.quality.value}")
-    if not ok:
-        print(f"gridtap read: no valid value: {meter.stats.last_error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _cmd_scan(args: argparse.Namespace) -> int:
-    from pymodbus.client import AsyncModbusTcpClient
-
-    from gridtap.sunspec import METER_MODELS, SunSpecError, scan_models
-
-    async def go() -> tuple[int, list[Any]]:
-        client = AsyncModbusTcpClient(
-            args.host, port=args.port, timeout=args.timeout, retries=0, reconnect_delay=0
-        )
-        if not await client.connect():
-            raise SunSpecError(f"cannot connect to {args.host}:{args.port}")
-        try:
-
-            async def read_holding(address: int, count: int) -> list[int] | None:
-                rr = await client.read_holding_registers(address, count=count, device_id=args.unit)
-                return None if rr.isError() else list(rr.registers)
-
-            return await scan_models(read_holding)
-        finally:
-            client.close()
-
-    try:
-        base, models = asyncio.run(go())
-    except SunSpecError as e:
-        print(f"gridtap scan: {e}", file=sys.stderr)
-        return 1
-    print(f"SunSpec base {base}: {len(models)} model(s)")
-    for m in models:
-        kind = f"meter -> profile {METER_MODELS[m.model_id]}" if m.model_id in METER_MODELS else ""
-        print(f"  model {m.model_id:<5} at {m.address:<6} length {m.length:<4} {kind}")
-    return 0
-
-
-# --- demo --------------------------------------------------------------------------------------
 
 
 def _fmt_power(v: float | None) -> str:
@@ -271,55 +160,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(_demo(args))
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from gridtap.site import SiteError, load_site, run_site
-
-    try:
-        site = load_site(args.site)
-    except SiteError as e:
-        print(f"gridtap run: {e}", file=sys.stderr)
-        return 2
-    return asyncio.run(run_site(site, duration=args.duration))
-
-
-# --- parser --------------------------------------------------------------------------------------
-
-
-def _add_link_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="Modbus TCP host")
-    p.add_argument("--port", type=int, default=502, help="Modbus TCP port")
-    p.add_argument("--unit", type=int, default=1, help="Modbus unit (slave) id")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds per request")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="gridtap", description="grid/site meter layer for energy management systems"
-    )
-    sub = p.add_subparsers(dest="command", required=True)
-
-    c = sub.add_parser("channels", help="print the channel catalogue")
-    c.add_argument("namespace", nargs="?", choices=sorted(DEVICE_CATALOGUES), help="one catalogue only")
-    c.set_defaults(func=_cmd_channels)
-
-    c = sub.add_parser("profiles", help="list the bundled device profiles")
-    c.set_defaults(func=_cmd_profiles)
-
-    c = sub.add_parser("read", help="read a meter once and print normalised channels")
-    _add_link_args(c)
-    c.add_argument("--profile", required=True, help="profile name, path to a .toml, or 'sunspec'")
-    c.add_argument("--namespace", default="grid")
-    c.add_argument("--invert", action="store_true", help="reversed CT")
-    c.add_argument("--framer", choices=("socket", "rtu"), default="socket", help="rtu: RTU framing over TCP")
-    c.add_argument("--serial", help="serial device for Modbus RTU (instead of TCP)")
-    c.add_argument("--baudrate", type=int, default=9600)
-    c.add_argument("--json", action="store_true", help="print JSON")
-    c.set_defaults(func=_cmd_read)
-
-    c = sub.add_parser("scan", help="report the SunSpec models found on a device")
-    _add_link_args(c)
-    c.set_defaults(func=_cmd_scan)
-
+def register(sub: Any) -> None:
     c = sub.add_parser("demo", help="simulated meter served over Modbus TCP on loopback, read and shown live")
     c.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: until Ctrl-C)")
     c.add_argument("--interval", type=float, default=0.5, help="poll and refresh interval, s")
@@ -335,23 +176,3 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--battery-kw", type=float, default=None, help="add a battery of this power")
     c.add_argument("--virtual", action="store_true", help="virtual grid meter from load/pv/battery channels")
     c.set_defaults(func=_cmd_demo)
-
-    c = sub.add_parser("run", help="run a site: meters, virtual meters, controllers, telemetry")
-    c.add_argument("site", help="site file (TOML)")
-    c.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: until Ctrl-C)")
-    c.set_defaults(func=_cmd_run)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

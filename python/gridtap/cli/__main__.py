@@ -1,0 +1,5 @@
+import sys
+
+from gridtap.cli import main
+
+sys.exit(main())
