@@ -14,7 +14,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from gridtap._core import MeterPipeline
 from gridtap.channels import catalogue_for, channel_spec
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.errors import GridtapError
+from gridtap.pollstats import PollStats
 from gridtap.profile import Profile
 from gridtap.profiles import load as load_profile
 from gridtap.sunspec import MeterModel, discover_meter
@@ -43,17 +43,8 @@ class LinkDown(Exception):
     """The connection failed (refused, dropped, timed out): every channel is ERROR this poll."""
 
 
-@dataclass
-class MeterStats:
-    polls: int = 0
-    requests: int = 0
-    failed_polls: int = 0
-    block_errors: int = 0
-    reconnects: int = 0
-    missed_cycles: int = 0
-    last_error: str | None = None
-    last_ok: float | None = None
-    function_codes: set[int] = field(default_factory=set)
+# a meter's poll statistics (kept under its old name too)
+MeterStats = PollStats
 
 
 def channel_blocks(p: Profile, invert: bool = False) -> dict[str, frozenset[int]]:
@@ -253,6 +244,7 @@ class ModbusMeter:
             async with asyncio.timeout(self.timeout + 0.5):
                 rr = await call(address, count=count, device_id=self.unit_id)
         except (TimeoutError, ModbusIOException) as e:
+            self.stats.timeouts += 1
             # a late answer could be taken for the next request's: start over on a new link
             await self._drop_client()
             raise LinkDown(f"no response within {self.timeout} s ({type(e).__name__})") from None
@@ -340,6 +332,7 @@ class ModbusMeter:
             unit = self._units[ch]
             out[ch] = Reading(None, unit, t, Quality.ERROR) if bad else Reading(v, unit, t, Quality.GOOD)
         self.stats.polls += 1
+        self.stats.latency.observe(t_end - t_start)
         if failed:
             self.stats.failed_polls += 1
         else:
