@@ -17,7 +17,7 @@ from gridtap.control import EdgeCycle, PhaseZeroExport
 from gridtap.modbus import ModbusMeter
 from gridtap.pollstats import PollStats
 from gridtap.sim.server import MeterSimulator
-from gridtap.status import RecentLog, SiteStatus, run_status
+from gridtap.status import RecentLog, SiteStatus, StatusOptions, run_status
 from simkit import SPEC_SITE, run, static_site, until
 
 BATTERY = {"ActivePower_L1": 0.0, "ActivePower_L2": 0.0, "ActivePower_L3": 0.0, "ActivePower": 0.0,
@@ -149,7 +149,9 @@ def test_quiet_mode_logs_changes_and_a_summary(caplog):
     status = SiteStatus(dal, [src])
 
     async def go() -> None:
-        task = asyncio.create_task(run_status(status, live=False, interval=0.05, summary_every=0.2))
+        task = asyncio.create_task(
+            run_status(status, StatusOptions(live=False, interval=0.05, summary_every=0.2))
+        )
         await asyncio.sleep(0.1)
         src.link_up = True
         await asyncio.sleep(0.4)

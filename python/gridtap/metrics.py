@@ -57,10 +57,14 @@ class MetricsError(GridtapError, ValueError):
 
 
 class Source(Protocol):
-    name: str
-    namespace: str | None
-    stats: PollStats
+    """A meter or bus: what every data source exposes (see gridtap.pollstats)."""
 
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def stats(self) -> PollStats: ...
     @property
     def link_up(self) -> bool: ...
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from gridtap.dal import Dal, Quality, Reading, Snapshot
 
-__all__ = ["RecentLog", "SiteStatus", "run_status"]
+__all__ = ["RecentLog", "SiteStatus", "StatusOptions", "run_status"]
 
 log = logging.getLogger(__name__)
 
@@ -318,32 +320,37 @@ class SiteStatus:
         return "; ".join(parts) if parts else "nothing to show"
 
 
-async def run_status(
-    status: SiteStatus,
-    *,
-    live: bool,
-    stream: TextIO | None = None,
-    interval: float = 1.0,
-    summary_every: float = 60.0,
-) -> None:
-    """Until cancelled: redraw the table on `stream` every `interval` s (`live`), or log the
-    changes every `interval` s and a summary every `summary_every` s."""
-    next_summary = time.monotonic() + summary_every
+@dataclass
+class StatusOptions:
+    """How `gridtap run` shows its status: a table redrawn on `stream` every `interval` s
+    (`live`), or log lines (the changes every `interval` s, a summary every `summary_every` s).
+    `recent`: the handler whose last log lines the table shows."""
+
+    live: bool
+    stream: TextIO | None = None
+    recent: RecentLog | None = None
+    interval: float = 1.0
+    summary_every: float = 60.0
+
+
+async def run_status(status: SiteStatus, options: StatusOptions) -> None:
+    """Show `status` as `options` say, until cancelled."""
+    next_summary = time.monotonic() + options.summary_every
+    stream = options.stream or sys.stdout
     while True:
         try:
-            if live:
-                assert stream is not None
+            if options.live:
                 stream.write("\x1b[H\x1b[2J" + status.render() + "\n  (Ctrl-C to stop)\n")
                 stream.flush()
             else:
                 for line in status.changes():
                     log.info("%s", line)
                 if time.monotonic() >= next_summary:
-                    next_summary += summary_every
+                    next_summary += options.summary_every
                     log.info("status: %s", status.summary())
-        except (BrokenPipeError, OSError) as e:
+        except OSError as e:  # the terminal went away
             log.warning("live status stopped: %s", e)
             return
         except Exception:
             log.exception("live status failed")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(options.interval)
