@@ -151,21 +151,33 @@ def test_without_a_terminal_it_logs_changes_and_summaries(tmp_path: Path):
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", lines[0])  # a timestamp, outside the journal
 
 
-def test_under_journald_lines_carry_no_timestamp_and_quiet_hides_info(tmp_path: Path):
-    port = free_port()
-    r = subprocess.run(
-        gridtap(
-            "run", str(site_file(tmp_path, port)), "--duration", "1.5", "--quiet", "--log-level", "warning"
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "JOURNAL_STREAM": "8:12345"},
-    )
-    assert r.returncode == 0, r.stderr
-    assert "INFO" not in r.stderr
-    for line in r.stderr.splitlines():
-        assert re.match(r"(WARNING|ERROR) \S+: ", line), line
+def test_under_journald_lines_carry_their_priority_and_no_timestamp(tmp_path: Path):
+    def gridtap_run(level: str) -> list[str]:
+        r = subprocess.run(
+            gridtap(
+                "run",
+                str(site_file(tmp_path, free_port())),
+                "--duration",
+                "1.5",
+                "--quiet",
+                "--log-level",
+                level,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "JOURNAL_STREAM": "8:12345"},
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stderr.splitlines()
+
+    lines = gridtap_run("info")
+    assert "<6>INFO gridtap.site.run: site status-test running: 1 meter(s), 0 virtual, 4 task(s)" in lines
+    priority = {"INFO": 6, "WARNING": 4, "ERROR": 3}
+    for line in lines:  # sd-daemon(3) priorities
+        m = re.match(r"<(\d)>(INFO|WARNING|ERROR) \S+: ", line)
+        assert m and int(m[1]) == priority[m[2]], line
+    assert not [line for line in gridtap_run("warning") if "INFO" in line]
 
 
 def test_a_site_serves_metrics_and_shows_the_meter_unplugged(tmp_path: Path):

@@ -12,9 +12,22 @@ from typing import Any
 _LEVELS = ("debug", "info", "warning", "error")
 
 
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class _JournalFormatter(logging.Formatter):
+    """Under systemd, a `<N>` prefix gives each line its syslog priority in the journal
+    (`journalctl -p warning` then works), and the journal adds the timestamp."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        priority = _PRIORITY.get(record.levelno, 6)
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines())
+
+
 def _logging(level: str, live: bool) -> tuple[logging.Handler, Any]:
-    """Log lines to stderr; under systemd (JOURNAL_STREAM set) without a timestamp of their own,
-    since the journal adds one. With the live table they go into the table instead."""
+    """Log lines to stderr, or into the live table. Under systemd (JOURNAL_STREAM set) with the
+    priority prefix and without a timestamp of their own."""
     from gridtap.status import RecentLog
 
     handler: logging.Handler
@@ -23,9 +36,10 @@ def _logging(level: str, live: bool) -> tuple[logging.Handler, Any]:
     else:
         handler = logging.StreamHandler(sys.stderr)
         fmt = "%(levelname)s %(name)s: %(message)s"
-        if not os.environ.get("JOURNAL_STREAM"):
-            fmt = "%(asctime)s " + fmt
-        handler.setFormatter(logging.Formatter(fmt))
+        if os.environ.get("JOURNAL_STREAM"):
+            handler.setFormatter(_JournalFormatter(fmt))
+        else:
+            handler.setFormatter(logging.Formatter("%(asctime)s " + fmt))
     root = logging.getLogger()
     previous = root.level
     root.setLevel(level.upper())
