@@ -109,6 +109,24 @@ def grid_namespaces(snap: Snapshot) -> list[str]:
     return sorted(n for n in names if n == "grid" or n.startswith("grid_"))
 
 
+def _quality_counts(snap: Snapshot) -> collections.defaultdict[str, collections.Counter[Quality]]:
+    """namespace → how many of its channels are GOOD, STALE, ERROR (one pass over the snapshot)."""
+    counts: collections.defaultdict[str, collections.Counter[Quality]] = collections.defaultdict(
+        collections.Counter
+    )
+    for channel, r in snap.items():
+        ns, _, name = channel.partition("/")
+        if name != "Timestamp":
+            counts[ns][r.quality] += 1
+    return counts
+
+
+def _quality_summary(counts: collections.Counter[Quality]) -> str:
+    if counts and set(counts) == {Quality.GOOD}:
+        return f"all {counts[Quality.GOOD]} GOOD"
+    return ", ".join(f"{counts[q]} {q}" for q in (Quality.GOOD, Quality.STALE, Quality.ERROR) if counts[q])
+
+
 class RecentLog(logging.Handler):
     """Keeps the last `size` log lines for the live table (instead of writing them under it)."""
 
@@ -199,22 +217,10 @@ class SiteStatus:
         if not namespaces:
             return ["  no grid channels yet", ""]
         rows = [["namespace", "ActivePower", "L1", "L2", "L3", "Frequency", "RoCoF", "quality"]]
+        counts = _quality_counts(snap)
         for ns in namespaces:
-            rows.append(
-                [ns, *(_cell(snap, f"{ns}/{c}") for c in KEY_CHANNELS), self._quality_summary(snap, ns)]
-            )
+            rows.append([ns, *(_cell(snap, f"{ns}/{c}") for c in KEY_CHANNELS), _quality_summary(counts[ns])])
         return [*_table(rows), ""]
-
-    @staticmethod
-    def _quality_summary(snap: Snapshot, ns: str) -> str:
-        counts = collections.Counter(
-            r.quality for c, r in snap.items() if c.startswith(f"{ns}/") and not c.endswith("/Timestamp")
-        )
-        if counts and set(counts) == {Quality.GOOD}:
-            return f"all {counts[Quality.GOOD]} GOOD"
-        return ", ".join(
-            f"{counts[q]} {q}" for q in (Quality.GOOD, Quality.STALE, Quality.ERROR) if counts[q]
-        )
 
     def _cycle_lines(self) -> list[str]:
         lines: list[str] = []
@@ -305,8 +311,9 @@ class SiteStatus:
             failed = sum(s.stats.failed_polls for s in sources)
             timeouts = sum(s.stats.timeouts for s in sources)
             parts.append(f"{up}/{len(sources)} links up, polls {polls}, failed {failed}, timeouts {timeouts}")
+        counts = _quality_counts(snap)
         for ns in grid_namespaces(snap):
-            parts.append(f"{ns} {self._grid_brief(snap, ns)} ({self._quality_summary(snap, ns)})")
+            parts.append(f"{ns} {self._grid_brief(snap, ns)} ({_quality_summary(counts[ns])})")
         for cycle in list(self.cycles):
             result = cycle.last_result
             total = cycle.outputs.get(f"{cycle.battery}/SetActivePower")
