@@ -9,9 +9,12 @@ RUST_SRC := $(shell find rust -name '*.rs') Cargo.toml
 .PHONY: run test build wheel lint bench bench-quick fmt clean
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "gridtap needs Python >= 3.11; $(PYTHON) is $$($(PYTHON) -V 2>&1) (set PYTHON=python3.11)" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || \
+		{ rm -rf $(VENV); echo "$(PYTHON) -m venv failed; on Debian/Ubuntu run: sudo apt-get install -y python3-venv" >&2; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.9,<2" numpy "pymodbus>=3.16,<3.17" pyserial "paho-mqtt>=2.0,<3" \
+	$(PY) -m pip install --quiet "maturin>=1.9,<2" numpy "pymodbus>=3.16,<3.17" pyserial "paho-mqtt>=2.0,<3" "prometheus-client>=0.20" \
 		pytest pytest-benchmark hypothesis ruff mypy
 	touch $@
 
@@ -25,7 +28,9 @@ build: $(BUILT)
 run: $(BUILT)
 	$(VENV)/bin/gridtap demo $(ARGS)
 
+# scripts/system-deps.sh installs the Debian packages the tests use when they are missing
 test: $(BUILT)
+	scripts/system-deps.sh
 	cargo test --quiet
 	$(PY) -m pytest -q
 

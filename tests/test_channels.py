@@ -10,10 +10,10 @@ import pytest
 from gridtap import CHANNELS, ChannelError, channel_spec
 from gridtap.cli import main
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "grid-meter-abstraction.md"
-SPEC_FALLBACK = Path("/work/shared/spec/grid-meter-abstraction.md")
+SPEC_NAME = Path("shared") / "spec" / "grid-meter-abstraction.md"
+REPO = Path(__file__).resolve().parents[1]
 
-# The spec's table, transcribed; checked against the spec file itself when it is present.
+# The spec's table, transcribed; the first test holds it to the spec file itself.
 SPEC_TABLE = [
     ("ActivePower", "W"), ("ActivePower_L1", "W"), ("ActivePower_L2", "W"), ("ActivePower_L3", "W"),
     ("ReactivePower", "VAR"), ("ReactivePower_L1", "VAR"), ("ReactivePower_L2", "VAR"),
@@ -25,16 +25,44 @@ SPEC_TABLE = [
 ]  # fmt: skip
 
 
-def _spec_rows() -> list[tuple[str, str]]:
-    path = SPEC if SPEC.exists() else SPEC_FALLBACK
-    if not path.exists():
-        return SPEC_TABLE
+def spec_file(repo: Path = REPO) -> Path:
+    """The shared folder sits beside the repository (../shared); a git worktree is one level deeper
+    (../../shared), so the nearest ancestor holding shared/spec wins. Missing is a failure that names
+    the file: without it the transcription above would only be compared with itself."""
+    for parent in repo.parents:
+        if (parent / SPEC_NAME).is_file():
+            return parent / SPEC_NAME
+    pytest.fail(
+        f"the spec file {repo.parent / SPEC_NAME} is missing (looked for {SPEC_NAME} beside {repo} "
+        "and beside each folder above it); the channel catalogue is checked against its table",
+        pytrace=False,
+    )
+
+
+def spec_rows(path: Path) -> list[tuple[str, str]]:
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", path.read_text(encoding="utf-8"), re.M)
     return [(name, unit.strip()) for name, unit in rows]
 
 
 def test_transcription_matches_spec_file():
-    assert _spec_rows() == SPEC_TABLE
+    assert spec_rows(spec_file()) == SPEC_TABLE
+
+
+def test_a_missing_spec_file_fails_and_names_it(tmp_path: Path):
+    repo = tmp_path / "clone" / "gridtap"
+    repo.mkdir(parents=True)
+    with pytest.raises(pytest.fail.Exception, match=re.escape(str(tmp_path / "clone" / SPEC_NAME))):
+        spec_file(repo)
+
+
+def test_the_spec_is_found_beside_the_repository_and_beside_a_worktree(tmp_path: Path):
+    spec = tmp_path / SPEC_NAME
+    spec.parent.mkdir(parents=True)
+    spec.write_text("| `ActivePower` | W | total |\n", encoding="utf-8")
+    for repo in (tmp_path / "main", tmp_path / "wt" / "ops"):
+        repo.mkdir(parents=True)
+        assert spec_file(repo) == spec
+        assert spec_rows(spec_file(repo)) == [("ActivePower", "W")]
 
 
 def test_every_spec_channel_present_in_spec_order_with_its_unit():

@@ -334,6 +334,15 @@ class MqttPublisher:
     def wait_connected(self, timeout: float | None = None) -> bool:
         return self._online.wait(timeout)
 
+    def backlog(self) -> tuple[int, int]:
+        """The queue, as `/metrics` and the live status show it: (messages handed to the MQTT
+        client and not yet delivered, channels whose newest reading is waiting to be sent)."""
+        now = time.monotonic()
+        with self._lock:
+            in_flight = sum(1 for info in self._unacked if not _settled(info))
+            waiting = sum(1 for st in self._channels.values() if self._due(st, now) is not None)
+        return in_flight, waiting
+
     def topic(self, channel: str) -> str:
         return f"{self.prefix}/{channel}"
 

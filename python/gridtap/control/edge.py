@@ -135,6 +135,8 @@ class EdgeCycle:
         self._outputs: dict[str, float] = {}
         self._last_time: float | None = None
         self._last_held: dict[str, str] = {}
+        # what the live status and /metrics show: the outputs and why a controller holds
+        self.last_result: CycleResult | None = None
 
     @property
     def outputs(self) -> Mapping[str, float]:
@@ -216,7 +218,8 @@ class EdgeCycle:
             self._outputs.update(outputs)
         self._last_time = t
         predicted = predict_grid(site, phase_out, [outputs.get(c) for c in pv_channels])
-        return CycleResult(t, outputs, held, notes, targets, predicted, written)
+        self.last_result = CycleResult(t, outputs, held, notes, targets, predicted, written)
+        return self.last_result
 
     def _run_controllers(self, site: Site) -> tuple[Proposal, dict[str, str]]:
         proposal = Proposal()

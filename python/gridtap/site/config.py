@@ -55,6 +55,7 @@ class Site:
     simulators: list[dict[str, Any]] = field(default_factory=list)
     controllers: dict[str, Any] = field(default_factory=dict)
     telemetry: dict[str, Any] | None = None
+    metrics: str | None = None  # [metrics] listen: where /metrics is served
 
 
 _TYPES = {
@@ -155,7 +156,14 @@ def load_site(path: str | Path) -> Site:
         data,
         "site file",
         {"site": dict},
-        {"meter": list, "virtual_meter": list, "simulator": list, "controllers": dict, "telemetry": dict},
+        {
+            "meter": list,
+            "virtual_meter": list,
+            "simulator": list,
+            "controllers": dict,
+            "telemetry": dict,
+            "metrics": dict,
+        },
     )
     head = c.table(top["site"], "site", {"name": str}, {"default_max_age": float})
     site = Site(name=head["name"], source=source, default_max_age=head.get("default_max_age", 5.0))
@@ -254,4 +262,14 @@ def load_site(path: str | Path) -> Site:
         from gridtap.telemetry import MqttPublisher
 
         site.telemetry = c.kwargs_for("telemetry", top["telemetry"], MqttPublisher, skip=("self", "dal"))
+
+    if "metrics" in top:
+        from gridtap.metrics import MetricsError, parse_listen
+
+        listen = c.table(top["metrics"], "metrics", {"listen": str}, {})["listen"]
+        try:
+            parse_listen(listen)
+        except MetricsError as e:
+            raise c.fail("metrics.listen", str(e)) from None
+        site.metrics = listen
     return site

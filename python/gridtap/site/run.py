@@ -15,6 +15,7 @@ from typing import Any
 
 from gridtap.dal import Dal
 from gridtap.site.config import _METER_COMMON, Site
+from gridtap.status import StatusOptions
 
 __all__ = ["run_site"]
 
@@ -41,8 +42,18 @@ def _battery_stand_in(dal: Dal, sim: Any, ns: str) -> Callable[[], None]:
     return step
 
 
-async def run_site(site: Site, duration: float = 0.0, dal: Dal | None = None) -> int:
-    """Run a site until Ctrl-C/SIGTERM (or for `duration` s); shuts everything down cleanly."""
+async def run_site(
+    site: Site,
+    duration: float = 0.0,
+    dal: Dal | None = None,
+    *,
+    metrics: str | None = None,
+    status: StatusOptions | None = None,
+) -> int:
+    """Run a site until Ctrl-C/SIGTERM (or for `duration` s); shuts everything down cleanly.
+
+    `metrics`: serve /metrics there (overrides the site file's `[metrics] listen`). `status`: show
+    the live status (a table or log lines, see gridtap.status)."""
     from gridtap.control import EdgeCycle, PeakShaving, PhaseZeroExport
     from gridtap.modbus import ModbusMeter
     from gridtap.sim import GridScenario, MeterSimulator
@@ -53,6 +64,8 @@ async def run_site(site: Site, duration: float = 0.0, dal: Dal | None = None) ->
     meters: list[ModbusMeter] = []
     tasks: list[asyncio.Task[Any]] = []
     publisher = None
+    cycles: list[Any] = []
+    metrics_server = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,12 +160,26 @@ async def run_site(site: Site, duration: float = 0.0, dal: Dal | None = None) ->
                 pv=ctl.get("pv", "pv"),
                 ramp_w_per_s=ctl.get("ramp_w_per_s"),
             )
+            cycles.append(cycle)
             tasks.append(asyncio.create_task(every(ctl.get("interval", 1.0), "edge cycle", cycle.run_once)))
         if site.telemetry is not None:
             from gridtap.telemetry import MqttPublisher
 
             publisher = MqttPublisher(dal, **site.telemetry)
             publisher.start()
+        publishers = [publisher] if publisher is not None else []
+        listen = metrics or site.metrics
+        if listen is not None:
+            from gridtap.metrics import MetricsServer, SiteMetrics
+
+            metrics_server = MetricsServer(SiteMetrics(dal, meters, cycles, publishers), listen).start()
+        if status is not None:
+            from gridtap.status import SiteStatus, run_status
+
+            view = SiteStatus(
+                dal, meters, cycles, publishers, title=f"gridtap run {site.name}", recent=status.recent
+            )
+            tasks.append(asyncio.create_task(run_status(view, status)))
         log.info(
             "site %s running: %d meter(s), %d virtual, %d task(s)",
             site.name,
@@ -167,6 +194,8 @@ async def run_site(site: Site, duration: float = 0.0, dal: Dal | None = None) ->
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if metrics_server is not None:
+            metrics_server.stop()
         for meter in meters:
             await meter.close()
         if publisher is not None:
