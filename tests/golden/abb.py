@@ -46,11 +46,30 @@ B23 = Golden(
         _r("Power factor, L3", "PowerFactor_L3", 0x5B3D, I16, 0.001, "", "pf", 0.931, "max"),
         _r("Active import kWh", "EnergyImport", 0x5000, U64, 0.01, "kWh", "counter", 12345.67, "all_ones"),
         _r("Active export kWh", "EnergyExport", 0x5004, U64, 0.01, "kWh", "counter", 2345.78, "all_ones"),
-        _r("Reactive import kvarh", "ReactiveEnergyImport", 0x500C, U64, 0.01, "kvarh", "counter", 456.78, "all_ones"),
-        _r("Reactive export kvarh", "ReactiveEnergyExport", 0x5010, U64, 0.01, "kvarh", "counter", 123.45, "all_ones"),
+        _r(
+            "Reactive import kvarh",
+            "ReactiveEnergyImport",
+            0x500C,
+            U64,
+            0.01,
+            "kvarh",
+            "counter",
+            456.78,
+            "all_ones",
+        ),
+        _r(
+            "Reactive export kvarh",
+            "ReactiveEnergyExport",
+            0x5010,
+            U64,
+            0.01,
+            "kvarh",
+            "counter",
+            123.45,
+            "all_ones",
+        ),
     ),
     function_codes=(3,),
-    extra_frames={"new meter": {"Active import kWh": 0.0, "Active export kWh": 0.0}},
 )
 
 GOLDENS = (B23,)

@@ -57,7 +57,6 @@ SDM630 = Golden(
     "(30001..30205 = protocol addresses 0x0000..0x00CC); reactive sign: not stated",
     rows=tuple(_r(*row) for row in _SDM630),
     function_codes=(4,),
-    extra_frames={"new meter": {"Total import kWh": 0.0, "Total export kWh": 0.0}},
 )
 
 _SDM120 = [
@@ -80,7 +79,6 @@ SDM120 = Golden(
     "(0x0000..0x004E); reactive sign: not stated",
     rows=tuple(_r(*row) for row in _SDM120),
     function_codes=(4,),
-    extra_frames={"new meter": {"Import active energy": 0.0, "Export active energy": 0.0}},
 )
 
 _SDM72_V2 = [row for row in _SDM630 if row[2] <= 0x004A]
@@ -91,7 +89,6 @@ SDM72_V2 = Golden(
     "(as read by mbmd's SDM72V2 driver); no reactive energy registers; reactive sign: not stated",
     rows=tuple(_r(*row) for row in _SDM72_V2),
     function_codes=(4,),
-    extra_frames={"new meter": {"Total import kWh": 0.0, "Total export kWh": 0.0}},
 )
 
 _SDM72_V1 = [
@@ -106,7 +103,6 @@ SDM72_V1 = Golden(
     "30053, 30073, 30075 (0x0034, 0x0048, 0x004A)",
     rows=tuple(_r(*row) for row in _SDM72_V1),
     function_codes=(4,),
-    extra_frames={"new meter": {"Total Import kWh": 0.0, "Total Export kWh": 0.0}},
 )
 
 GOLDENS = (SDM630, SDM120, SDM72_V2, SDM72_V1)

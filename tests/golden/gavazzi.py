@@ -59,6 +59,14 @@ def _common(pf_base: int, hz: int, e_imp: int, re_imp: int, e_exp: int, re_exp: 
     )
 
 
+def _frames(rows: tuple[Row, ...]) -> dict[str, dict[str, float | None]]:
+    return {
+        # behind VT/CT ratios (up to 6000 and 60000 on these meters) the registers hold primary
+        # values: every INT32 needs its high word, so a 16-bit read of the low word shows
+        "VT/CT ratios": {r.name: r.value * 100 for r in rows if r.type == "int32"},
+    }
+
+
 EM340 = Golden(
     profile="em340",
     source='Carlo Gavazzi "EM300 Series and ET300 Series communication protocol", version 2 revision 17 '
@@ -66,8 +74,8 @@ EM340 = Golden(
     "stated. Cross-checks: mbmd CGEX3X0 driver (same addresses and weights); reference/meters.md 7.4",
     rows=_common(pf_base=0x002E, hz=0x0033, e_imp=0x0034, re_imp=0x0036, e_exp=0x004E, re_exp=0x0050),
     function_codes=(3, 4),
-    extra_frames={"new meter": {"kWh (+) TOT": 0.0, "kWh (-) TOT": 0.0}},
 )
+EM340 = Golden(**{**EM340.__dict__, "extra_frames": _frames(EM340.rows)})
 
 EM24DIN = Golden(
     profile="em24din",
@@ -77,7 +85,7 @@ EM24DIN = Golden(
     "kWh(+) PAR, the partial counter mbmd's CGEM24 reads); reference/meters.md 7.5",
     rows=_common(pf_base=0x0032, hz=0x0037, e_imp=0x003E, re_imp=0x0040, e_exp=0x005C, re_exp=0x005E),
     function_codes=(3, 4),
-    extra_frames={"new meter": {"kWh (+) TOT": 0.0, "kWh (-) TOT": 0.0}},
 )
+EM24DIN = Golden(**{**EM24DIN.__dict__, "extra_frames": _frames(EM24DIN.rows)})
 
 GOLDENS = (EM340, EM24DIN)

@@ -53,7 +53,6 @@ UMG96RM = Golden(
         _f("_QH_CAP capacitive", "ReactiveEnergyExport", 19108, "varh->kvarh", "counter", 123.375, WH),
     ),
     function_codes=(3,),
-    extra_frames={"new meter": {"_WH_V[0] consumed": 0.0, "_WH_Z[0] delivered": 0.0}},
 )
 
 UMG604 = Golden(
@@ -81,7 +80,6 @@ UMG604 = Golden(
         _f("Real energy (-)", "EnergyExport", 9863, "Wh->kWh", "counter", 2345.678, WH),
     ),
     function_codes=(3,),
-    extra_frames={"new meter": {"Real energy (+)": 0.0, "Real energy (-)": 0.0}},
 )
 
 GOLDENS = (UMG96RM, UMG604)

@@ -168,14 +168,20 @@ def encode_row(row: Row, value: float | None, exponent: int = 0) -> list[int]:
     return _reorder(words, row.order)
 
 
-def registers(golden: Golden, overrides: Mapping[str, float | None] | None = None) -> dict[tuple[int, int], int]:
+def registers(
+    golden: Golden, overrides: Mapping[str, float | None] | None = None
+) -> dict[tuple[int, int], int]:
     """The meter's register space, {(function code, address): word}, with `overrides` applied."""
     values = {r.name: r.value for r in golden.rows}
     values.update(overrides or {})
     base = golden.origin or 0
     # a scale-factor register holds the exponent its fields are encoded with (the table's, where a
     # frame makes the register itself go missing)
-    exponents = {r.address: int(r.value if values[r.name] is None else values[r.name]) for r in golden.rows if r.sign == "sf"}  # type: ignore[arg-type]
+    exponents = {
+        r.address: int(r.value if values[r.name] is None else values[r.name])
+        for r in golden.rows
+        if r.sign == "sf"
+    }  # type: ignore[arg-type]
     space: dict[tuple[int, int], int] = {}
     for r in golden.rows:
         words = encode_row(r, values[r.name], exponents[r.sf] if r.sf is not None else 0)
@@ -188,9 +194,16 @@ def registers(golden: Golden, overrides: Mapping[str, float | None] | None = Non
     return space
 
 
+# What the registers the table does not list hold: a real meter has other data there (phase angles,
+# THD, demand values), so a field read from the wrong place gets a wrong value, never a quiet zero.
+OTHER_DATA = 0x7E57
+
+
 def read_frame(profile: Profile, space: Mapping[tuple[int, int], int]) -> np.ndarray:
-    """The frame a poll through `profile`'s read plan gets from `space` (0 where nothing is)."""
-    words = [space.get((b.function_code, a), 0) for b in profile.blocks for a in range(b.start, b.end)]
+    """The frame a poll through `profile`'s read plan gets from `space`."""
+    words = [
+        space.get((b.function_code, a), OTHER_DATA) for b in profile.blocks for a in range(b.start, b.end)
+    ]
     return np.array(words, dtype=np.uint16)
 
 
@@ -224,7 +237,9 @@ def _sum(xs: Iterable[float]) -> float:
     return sum(xs, 0.0)
 
 
-def expected(golden: Golden, overrides: Mapping[str, float | None]) -> tuple[dict[str, float], dict[str, str]]:
+def expected(
+    golden: Golden, overrides: Mapping[str, float | None]
+) -> tuple[dict[str, float], dict[str, str]]:
     """(channel -> value, aggregated channel -> source) a stateless decode must give.
 
     The rules are the grid conventions: ActivePower/ReactivePower are the meter's totals, else the
@@ -276,7 +291,10 @@ def expected(golden: Golden, overrides: Mapping[str, float | None]) -> tuple[dic
         if math.isnan(pv):
             v[pf], src[pf] = NA, "none"
         elif not math.isnan(sv):
-            v[pf], src[pf] = (max(-1.0, min(1.0, pv / sv)), "ratio") if sv > 0 else (NA, "none")
+            if sv > 0:
+                v[pf], src[pf] = max(-1.0, min(1.0, pv / sv)), "ratio"
+            else:  # an idle meter (no current) has nothing to correct: unity by the project's convention
+                v[pf], src[pf] = (1.0, "ratio") if sv == 0 and pv == 0 else (NA, "none")
         else:
             m = mv.get(pf, NA)
             v[pf], src[pf] = _first((math.copysign(m, pv) if m <= 1.0 else NA, "meter"))
@@ -294,7 +312,9 @@ def expected(golden: Golden, overrides: Mapping[str, float | None]) -> tuple[dic
 def frames(golden: Golden) -> dict[str, dict[str, float | None]]:
     """label -> row overrides for every golden frame of this table.
 
-    "values": every register holds its value. Where the table has them, registers whose "no
+    "values": every register holds its value; "reversed": power flows the other way; "zero": no
+    supply, nothing measured (the PF registers and frequency keep their values). Where the table has
+    them, registers whose "no
     value" encoding is known also go missing in turn, so that the registers a profile only uses as
     a fallback are pinned too: the phases' S (then S comes from the meter's total and each phase's
     PF from its PF register), every S (PF from the total PF register), and the totals (P, Q and S
@@ -323,6 +343,17 @@ def frames(golden: Golden) -> dict[str, dict[str, float | None]]:
         m = missing(channels) if channels else None
         if m:
             out[label] = m
+    # power flowing the other way: every signed register changes sign (P, Q, PF, signed currents)
+    out["reversed"] = {
+        r.name: -r.value for r in golden.rows if r.sign in ("+imp", "+exp", "+ind", "+ind?", "-exp", "pf")
+    }
+    # no supply: voltages, currents, powers and counters at zero (a new, unconnected meter); zero is
+    # a value here, except where the table says it means "no value" (SunSpec accumulators)
+    out["zero"] = {
+        r.name: 0.0
+        for r in golden.rows
+        if r.sign in ("mag", "+imp", "+exp", "+ind", "+ind?", "-exp", "counter") and r.na != "zero"
+    }
     for label, o in golden.extra_frames.items():
         out[label] = dict(o)
     return out
