@@ -52,6 +52,9 @@ def test_bundled_families_are_present():
     assert profiles.load("umg604").name == "umg604"
     assert profiles.load("sdm72v2").name == "sdm72"
     assert profiles.load("sdm72d-m-v1").name == "sdm72v1"
+    for ambiguous in ("sdm72d", "sdm72d-m"):  # which version? the user must say
+        with pytest.raises(ProfileError, match="sdm72v1"):
+            profiles.load(ambiguous)
     assert profiles.load("sunspec_int").models == (201, 202, 203, 204)
     assert profiles.load("sunspec_float").models == (211, 212, 213, 214)
 
@@ -190,7 +193,7 @@ def test_unknown_profile_name_lists_the_bundled_ones():
 
 
 def test_sdm630_reactive_sign_choice_is_pinned():
-    # documented choice: SDM630's undocumented reactive sign is read as inductive-positive
+    # the profile's choice (no source states SDM630's reactive sign): read as inductive-positive
     p = profiles.load("sdm630")
     data = tomllib.loads((Path(profiles.__file__).parent / "sdm630.toml").read_text(encoding="utf-8"))
     assert data["signs"]["reactive_power"] == "inductive_positive"
