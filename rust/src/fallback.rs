@@ -115,7 +115,12 @@ pub struct SourceStats {
 impl SourceStats {
     /// Count frame `j` of a tile's source columns (only the channels in `tracked`).
     #[inline]
-    pub fn record<const N: usize>(&mut self, src: &[[Source; N]], tracked: &[bool; NSRC], j: usize) {
+    pub fn record<const N: usize>(
+        &mut self,
+        src: &[[Source; N]],
+        tracked: &[bool; NSRC],
+        j: usize,
+    ) {
         for (i, col) in src.iter().enumerate().take(NSRC) {
             if tracked[i] {
                 let s = col[j];
@@ -135,7 +140,10 @@ mod tests {
         assert_eq!(power_factor(-3000.0, 5000.0, 0.9), (-0.6, Source::Ratio));
         assert_eq!(power_factor(0.0, 0.0, f64::NAN), (1.0, Source::Ratio));
         // S missing in this frame: the register's magnitude, signed by P
-        assert_eq!(power_factor(-3000.0, f64::NAN, 0.87), (-0.87, Source::Meter));
+        assert_eq!(
+            power_factor(-3000.0, f64::NAN, 0.87),
+            (-0.87, Source::Meter)
+        );
         assert_eq!(power_factor(3000.0, f64::NAN, -0.87), (0.87, Source::Meter));
         // nothing valid
         assert_eq!(power_factor(3000.0, f64::NAN, f64::NAN).1, Source::None);

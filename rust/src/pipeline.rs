@@ -131,13 +131,20 @@ impl<const N: usize> Tile<N> {
         for i in 0..3 {
             if p.available[S_L[i]] {
                 let metered = m[S_L[i]];
-                derive_sourced(cols, scratch, &mut src[fallback::SRC_S_L[i]], k, S_L[i], &|c, j| {
-                    if metered {
-                        fallback::from(c[S_L[i]][j], Source::Meter)
-                    } else {
-                        fallback::from(c[P_L[i]][j].hypot(c[Q_L[i]][j]), Source::Vector)
-                    }
-                });
+                derive_sourced(
+                    cols,
+                    scratch,
+                    &mut src[fallback::SRC_S_L[i]],
+                    k,
+                    S_L[i],
+                    &|c, j| {
+                        if metered {
+                            fallback::from(c[S_L[i]][j], Source::Meter)
+                        } else {
+                            fallback::from(c[P_L[i]][j].hypot(c[Q_L[i]][j]), Source::Vector)
+                        }
+                    },
+                );
             }
         }
         if p.available[S] {
