@@ -7,6 +7,8 @@ meters answer function codes 03 and 04 alike.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from golden.model import Golden, Row
 
 
@@ -75,7 +77,7 @@ EM340 = Golden(
     rows=_common(pf_base=0x002E, hz=0x0033, e_imp=0x0034, re_imp=0x0036, e_exp=0x004E, re_exp=0x0050),
     function_codes=(3, 4),
 )
-EM340 = Golden(**{**EM340.__dict__, "extra_frames": _frames(EM340.rows)})
+EM340 = replace(EM340, extra_frames=_frames(EM340.rows))
 
 EM24DIN = Golden(
     profile="em24din",
@@ -86,6 +88,6 @@ EM24DIN = Golden(
     rows=_common(pf_base=0x0032, hz=0x0037, e_imp=0x003E, re_imp=0x0040, e_exp=0x005C, re_exp=0x005E),
     function_codes=(3, 4),
 )
-EM24DIN = Golden(**{**EM24DIN.__dict__, "extra_frames": _frames(EM24DIN.rows)})
+EM24DIN = replace(EM24DIN, extra_frames=_frames(EM24DIN.rows))
 
 GOLDENS = (EM340, EM24DIN)
