@@ -177,11 +177,11 @@ def registers(
     base = golden.origin or 0
     # a scale-factor register holds the exponent its fields are encoded with (the table's, where a
     # frame makes the register itself go missing)
-    exponents = {
-        r.address: int(r.value if values[r.name] is None else values[r.name])
-        for r in golden.rows
-        if r.sign == "sf"
-    }  # type: ignore[arg-type]
+    exponents: dict[int, int] = {}
+    for r in golden.rows:
+        if r.sign == "sf":
+            v = values[r.name]
+            exponents[r.address] = int(r.value if v is None else v)
     space: dict[tuple[int, int], int] = {}
     for r in golden.rows:
         words = encode_row(r, values[r.name], exponents[r.sf] if r.sf is not None else 0)
