@@ -50,7 +50,7 @@ def test_round_trip_equals_scenario_within_resolution(name):
             tol = 3 * max(sim.profile.resolution("ApparentPower_L1", frame), abs(truth[ch]) * 2e-7) + 1e-9
         assert r.value == pytest.approx(truth[ch], abs=tol), (name, ch)
         checked += 1
-    assert checked >= 8
+    assert checked >= min(8, len(meter.profile.meter_channels))  # sdm72v1 reads three
     # derived channels agree with the scenario too
     if "ActivePower_L1" in meter.profile.meter_channels and sim.profile.phases == 3:
         s = sum(truth[f"ActivePower_L{i}"] for i in (1, 2, 3))

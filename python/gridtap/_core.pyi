@@ -118,6 +118,27 @@ class MeterPipeline:
     def counter_wraps(self) -> int: ...
     @property
     def counter_resets(self) -> int: ...
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where each aggregated channel's value came from in the latest frame pushed (empty
+        before the first): {channel: source} for ActivePower, ReactivePower, ApparentPower,
+        ApparentPower_Lx, PowerFactor and PowerFactor_Lx (those the pipeline produces).
+
+        Sources: "meter" (the meter's own register for the channel), "phases" (the sum of the
+        phases), "vector" (√(P² + Q²)), "ratio" (PF = P/S) or "none" (no valid value).
+        Each frame takes the first source that has a valid value:
+        - ActivePower / ReactivePower: the meter's total register, else the sum of the phases
+          (only when every phase the meter reads is valid).
+        - ApparentPower: as `CompiledProfile.apparent_power` says ("arithmetic": Σ of the phases,
+          else the meter's total; "meter": the meter's total, else Σ of the phases; "vector":
+          √(P² + Q²), else the meter's total).
+        - ApparentPower_Lx: the meter's register, or √(P_x² + Q_x²) where the meter has none.
+        - PowerFactor(_Lx): P/S with the S of that frame; without a valid S, the magnitude of the
+          meter's PF register signed by P (a PF register's own sign is never used)."""
+    @property
+    def source_counts(self) -> dict[str, dict[str, int]]:
+        """{channel: {source: frames}} since the pipeline was created (sources as in `sources`),
+        for spotting a meter whose register goes missing now and then."""
 
 # ---- signal-processing kernels (RoCoF, loss-of-mains trip, energy, counters): begin ----
 

@@ -11,6 +11,7 @@ pub use error::{Error, Result};
 pub mod channel;
 pub mod counter;
 pub mod energy;
+pub mod fallback;
 pub mod pipeline;
 pub mod profile;
 pub mod rocof;

@@ -12,31 +12,10 @@ use crate::channel::{
 use crate::counter::{CounterEvent, CounterTracker};
 use crate::energy::EnergyIntegrator;
 use crate::error::Result;
+use crate::fallback::{self, Source, SourceStats, NSRC, SOURCED};
 use crate::input_err;
 use crate::profile::{ApparentMode, CompiledProfile};
 use crate::rocof::{RocofConfig, RocofEstimator};
-
-/// PF = P/S: signed by P (IEC), magnitude |P|/S. With no S, a meter's PF register gives the
-/// magnitude only; its sign conventions differ between vendors, so the sign comes from P.
-#[inline]
-fn power_factor(p: f64, s: Option<f64>, meter_pf: f64) -> f64 {
-    match s {
-        Some(s) if s > 0.0 => (p / s).clamp(-1.0, 1.0),
-        // an idle meter: no current, nothing to correct
-        Some(s) if s == 0.0 && p == 0.0 => 1.0,
-        Some(_) => f64::NAN,
-        None => {
-            let m = meter_pf.abs();
-            if m > 1.0 {
-                f64::NAN
-            } else if p < 0.0 {
-                -m
-            } else {
-                m
-            }
-        }
-    }
-}
 
 /// Frames are processed a tile at a time: each field is decoded for the whole tile in one loop
 /// with its parameters fixed (branch-free for the common layouts), then the aggregates are
@@ -49,6 +28,8 @@ pub const TILE: usize = 64;
 pub struct Tile<const N: usize> {
     cols: Vec<[f64; N]>,
     scratch: [f64; N],
+    /// where each aggregated channel's value came from (`fallback::SOURCED` order)
+    src: Vec<[Source; N]>,
 }
 
 impl<const N: usize> Default for Tile<N> {
@@ -56,6 +37,7 @@ impl<const N: usize> Default for Tile<N> {
         Tile {
             cols: vec![[f64::NAN; N]; NCH],
             scratch: [f64::NAN; N],
+            src: vec![[Source::None; N]; NSRC],
         }
     }
 }
@@ -74,7 +56,7 @@ impl<const N: usize> Tile<N> {
         let nb = p.blocks.len();
         let mut seen = [false; NCH];
         for f in &p.fields {
-            let Tile { cols, scratch } = self;
+            let Tile { cols, scratch, .. } = self;
             let first = !seen[f.channel];
             let out = if first {
                 &mut cols[f.channel][..k]
@@ -107,7 +89,7 @@ impl<const N: usize> Tile<N> {
     /// Bring the tile's first `k` frames to the standard convention and add the stateless
     /// aggregates, column by column: invert, totals from phases, S, PF, imbalance, EnergyNet.
     fn aggregate(&mut self, p: &CompiledProfile, invert: bool, k: usize) {
-        let Tile { cols, scratch } = self;
+        let Tile { cols, scratch, src } = self;
         let m = &p.from_meter;
         // the phases the meter reads (no allocation: push runs this for every frame)
         let (mut phase_buf, mut np) = ([0usize; 3], 0);
@@ -126,44 +108,86 @@ impl<const N: usize> Tile<N> {
             cols.swap(E_IMP, E_EXP);
             cols.swap(RE_IMP, RE_EXP);
         }
-        for (tot, ph) in [(P, P_L), (Q, Q_L)] {
-            if !m[tot] && p.available[tot] {
+        // Each aggregated channel takes, frame by frame, the first source that has a value.
+        for (si, (tot, ph)) in [(fallback::SRC_P, (P, P_L)), (fallback::SRC_Q, (Q, Q_L))] {
+            if p.available[tot] {
                 let present = [m[ph[0]], m[ph[1]], m[ph[2]]];
-                derive_column(cols, scratch, k, tot, &|c, j| {
-                    (0..3)
-                        .filter(|&i| present[i])
-                        .fold(0.0, |acc, i| acc + c[ph[i]][j])
+                let has_total = m[tot];
+                derive_sourced(cols, scratch, &mut src[si], k, tot, &|c, j| {
+                    let sum = || {
+                        let s = (0..3)
+                            .filter(|&i| present[i])
+                            .fold(0.0, |acc, i| acc + c[ph[i]][j]);
+                        fallback::from(s, Source::Phases)
+                    };
+                    if has_total {
+                        fallback::first(fallback::from(c[tot][j], Source::Meter), sum)
+                    } else {
+                        sum()
+                    }
                 });
             }
         }
         for i in 0..3 {
-            if !m[S_L[i]] && p.available[S_L[i]] {
-                derive_column(cols, scratch, k, S_L[i], &|c, j| {
-                    c[P_L[i]][j].hypot(c[Q_L[i]][j])
-                });
+            if p.available[S_L[i]] {
+                let metered = m[S_L[i]];
+                derive_sourced(
+                    cols,
+                    scratch,
+                    &mut src[fallback::SRC_S_L[i]],
+                    k,
+                    S_L[i],
+                    &|c, j| {
+                        if metered {
+                            fallback::from(c[S_L[i]][j], Source::Meter)
+                        } else {
+                            fallback::from(c[P_L[i]][j].hypot(c[Q_L[i]][j]), Source::Vector)
+                        }
+                    },
+                );
             }
         }
         if p.available[S] {
-            match p.apparent {
-                ApparentMode::Arithmetic => derive_column(cols, scratch, k, S, &|c, j| {
-                    phases.iter().fold(0.0, |acc, &i| acc + c[S_L[i]][j])
-                }),
-                ApparentMode::Vector => {
-                    derive_column(cols, scratch, k, S, &|c, j| c[P][j].hypot(c[Q][j]))
+            let has_total = m[S];
+            let phases_s = !phases.is_empty() && phases.iter().all(|&i| p.available[S_L[i]]);
+            let sum = |c: &[[f64; N]], j: usize| {
+                let s = phases.iter().fold(0.0, |acc, &i| acc + c[S_L[i]][j]);
+                fallback::from(s, Source::Phases)
+            };
+            let total = |c: &[[f64; N]], j: usize| {
+                if has_total {
+                    fallback::from(c[S][j], Source::Meter)
+                } else {
+                    (f64::NAN, Source::None)
                 }
-                ApparentMode::Meter => {}
+            };
+            let none = (f64::NAN, Source::None);
+            let out = &mut src[fallback::SRC_S];
+            match p.apparent {
+                ApparentMode::Arithmetic => derive_sourced(cols, scratch, out, k, S, &|c, j| {
+                    fallback::first(sum(c, j), || total(c, j))
+                }),
+                ApparentMode::Meter => derive_sourced(cols, scratch, out, k, S, &|c, j| {
+                    fallback::first(total(c, j), || if phases_s { sum(c, j) } else { none })
+                }),
+                ApparentMode::Vector => derive_sourced(cols, scratch, out, k, S, &|c, j| {
+                    let v = fallback::from(c[P][j].hypot(c[Q][j]), Source::Vector);
+                    fallback::first(v, || total(c, j))
+                }),
             }
         }
-        for (pf, pc, sc) in [
-            (PF_L[0], P_L[0], S_L[0]),
-            (PF_L[1], P_L[1], S_L[1]),
-            (PF_L[2], P_L[2], S_L[2]),
-            (PF, P, S),
+        for (si, (pf, pc, sc)) in [
+            (fallback::SRC_PF_L[0], (PF_L[0], P_L[0], S_L[0])),
+            (fallback::SRC_PF_L[1], (PF_L[1], P_L[1], S_L[1])),
+            (fallback::SRC_PF_L[2], (PF_L[2], P_L[2], S_L[2])),
+            (fallback::SRC_PF, (PF, P, S)),
         ] {
             if p.available[pf] {
                 let has_s = p.available[sc];
-                derive_column(cols, scratch, k, pf, &|c, j| {
-                    power_factor(c[pc][j], has_s.then(|| c[sc][j]), c[pf][j])
+                derive_sourced(cols, scratch, &mut src[si], k, pf, &|c, j| {
+                    // c[pf] holds the meter's PF register, NaN where the meter has none
+                    let s = if has_s { c[sc][j] } else { f64::NAN };
+                    fallback::power_factor(c[pc][j], s, c[pf][j])
                 });
             }
         }
@@ -228,6 +252,22 @@ fn derive_column<const N: usize, F: Fn(&[[f64; N]], usize) -> f64>(
     cols[ch][..k].copy_from_slice(&scratch[..k]);
 }
 
+/// `derive_column` for an aggregated channel: `f` gives each frame's value and its source.
+#[inline(always)]
+fn derive_sourced<const N: usize, F: Fn(&[[f64; N]], usize) -> (f64, Source)>(
+    cols: &mut [[f64; N]],
+    scratch: &mut [f64; N],
+    src: &mut [Source; N],
+    k: usize,
+    ch: usize,
+    f: &F,
+) {
+    for (j, (s, o)) in scratch[..k].iter_mut().zip(src.iter_mut()).enumerate() {
+        (*s, *o) = f(cols, j);
+    }
+    cols[ch][..k].copy_from_slice(&scratch[..k]);
+}
+
 /// Slots the streaming stages (RoCoF, counters, integration) write.
 const STREAMED: [usize; 6] = [ROCOF, E_IMP, E_EXP, RE_IMP, RE_EXP, E_NET];
 
@@ -272,6 +312,8 @@ pub struct MeterPipeline {
     streams: Streams,
     /// one-frame tile reused by push (no allocation per frame)
     tile: Tile<1>,
+    /// which source each aggregated channel used (latest frame, and counts)
+    sources: SourceStats,
 }
 
 impl Streams {
@@ -364,6 +406,7 @@ impl MeterPipeline {
                 counter_resets: 0,
             },
             tile: Tile::default(),
+            sources: SourceStats::default(),
         })
     }
 
@@ -414,6 +457,16 @@ impl MeterPipeline {
         Ok(())
     }
 
+    /// The aggregated channels this pipeline produces, in `fallback::SOURCED` order.
+    pub fn tracked_sources(&self) -> [bool; NSRC] {
+        SOURCED.map(|c| self.profile.available[c])
+    }
+
+    /// Which source each aggregated channel used in the latest frame, and how often so far.
+    pub fn sources(&self) -> &SourceStats {
+        &self.sources
+    }
+
     /// Meter counter wraps seen (a counter passing its register's maximum).
     pub fn counter_wraps(&self) -> u64 {
         self.streams.counter_wraps
@@ -433,9 +486,11 @@ impl MeterPipeline {
         v: &mut [f64; NCH],
     ) -> Result<()> {
         self.check_frames(&[t], frame.len(), block_ok)?;
+        let tracked = self.tracked_sources();
         let tile = &mut self.tile;
         tile.read_fields(&self.profile, frame, 1, block_ok);
         tile.aggregate(&self.profile, self.invert, 1);
+        self.sources.record(&tile.src, &tracked, 0);
         tile.row(0, v);
         self.streams.step(&self.profile, t, v);
         Ok(())
@@ -457,12 +512,14 @@ impl MeterPipeline {
         let nb = self.profile.blocks.len();
         let mut tile = Tile::<TILE>::default();
         let mut v = [f64::NAN; NCH];
+        let tracked = self.tracked_sources();
         for (start, tile_ts) in (0..).step_by(TILE).zip(ts.chunks(TILE)) {
             let k = tile_ts.len();
             let ok = block_ok.map(|b| &b[start * nb..(start + k) * nb]);
             tile.read_fields(&self.profile, &frames[start * fl..(start + k) * fl], k, ok);
             tile.aggregate(&self.profile, self.invert, k);
             for (j, &t) in tile_ts.iter().enumerate() {
+                self.sources.record(&tile.src, &tracked, j);
                 tile.row(j, &mut v);
                 self.streams.step(&self.profile, t, &mut v);
                 tile.set_streamed(j, &v);

@@ -20,6 +20,35 @@ def _meter_from_args(args: argparse.Namespace) -> Any:
     return ModbusMeter.tcp(args.host, args.port, profile=args.profile, framer=args.framer, **kw)
 
 
+def quadrant(p: float | None, q: float | None) -> str | None:
+    """The power quadrant in the grid convention (P + import, Q + inductive): Q1 import and
+    inductive, Q2 export and inductive, Q3 export and capacitive, Q4 import and capacitive."""
+    if p is None or q is None:
+        return None
+    flow = "import" if p > 0 else "export" if p < 0 else "no active power"
+    kind = "inductive" if q > 0 else "capacitive" if q < 0 else "no reactive power"
+    number = {(True, True): "Q1", (False, True): "Q2", (False, False): "Q3", (True, False): "Q4"}
+    label = number[(p > 0, q > 0)] if p and q else "--"
+    return f"{label} {flow}, {kind}"
+
+
+def _quadrant_lines(namespace: str, readings: dict[str, Any]) -> list[str]:
+    def value(ch: str) -> float | None:
+        r = readings.get(ch)
+        return None if r is None else r.value
+
+    lines = []
+    for suffix in ("", "_L1", "_L2", "_L3"):
+        text = quadrant(value(f"ActivePower{suffix}"), value(f"ReactivePower{suffix}"))
+        if text:
+            lines.append(f"{namespace}/{'quadrant' + suffix:<24} {text}")
+    if lines:
+        lines.append(
+            "  (inductive/capacitive follow the profile's reactive sign: docs/profiles.md says how to confirm it)"
+        )
+    return lines
+
+
 def _cmd_read(args: argparse.Namespace) -> int:
     async def go() -> tuple[Any, dict[str, Any]]:
         meter = _meter_from_args(args)
@@ -45,6 +74,8 @@ def _cmd_read(args: argparse.Namespace) -> int:
         for ch, r in readings.items():
             value = "-" if r.value is None else f"{r.value:.6g}"
             print(f"{args.namespace}/{ch:<24} {value:>14} {r.unit:<6} {r.quality.value}")
+        for line in _quadrant_lines(args.namespace, readings):
+            print(line)
     if not ok:
         print(f"gridtap read: no valid value: {meter.stats.last_error}", file=sys.stderr)
         return 1

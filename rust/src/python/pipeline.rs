@@ -9,6 +9,7 @@ use pyo3::types::PyDict;
 use super::values::{ChannelValues, Layout};
 use super::{enter, guard, with_f64, with_u16, InputError};
 use crate::channel::{self, NCH};
+use crate::fallback::{Source, SOURCED};
 use crate::pipeline::{self, PipelineConfig};
 use crate::profile::{self, ApparentMode, FieldSpec};
 use crate::registers::{DType, Sentinel, WordOrder};
@@ -355,6 +356,41 @@ impl MeterPipeline {
     #[getter]
     fn counter_resets(&self) -> u64 {
         self.inner.counter_resets()
+    }
+
+    /// {channel: source} of the aggregated channels in the latest frame pushed: "meter",
+    /// "phases", "vector", "ratio" or "none" (no valid value). Empty before the first frame.
+    #[getter]
+    fn sources<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        if self.inner.last_timestamp().is_none() {
+            return Ok(d);
+        }
+        let stats = self.inner.sources();
+        let tracked = self.inner.tracked_sources();
+        for (i, &c) in SOURCED.iter().enumerate().filter(|&(i, _)| tracked[i]) {
+            d.set_item(pipeline::channel_name(c), stats.last[i].name())?;
+        }
+        Ok(d)
+    }
+
+    /// {channel: {source: frames}} since the pipeline was created, for the aggregated channels.
+    #[getter]
+    fn source_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let stats = self.inner.sources();
+        let tracked = self.inner.tracked_sources();
+        for (i, &c) in SOURCED.iter().enumerate().filter(|&(i, _)| tracked[i]) {
+            let counts = PyDict::new(py);
+            for s in Source::ALL {
+                let n = stats.counts[i][s as usize];
+                if n > 0 {
+                    counts.set_item(s.name(), n)?;
+                }
+            }
+            d.set_item(pipeline::channel_name(c), counts)?;
+        }
+        Ok(d)
     }
 }
 
