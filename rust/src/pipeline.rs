@@ -16,6 +16,9 @@ use crate::input_err;
 use crate::profile::{ApparentMode, CompiledProfile};
 use crate::rocof::{RocofConfig, RocofEstimator};
 
+mod state;
+pub use state::{counter_channels, PipelineState};
+
 /// PF = P/S: signed by P (IEC), magnitude |P|/S. With no S, a meter's PF register gives the
 /// magnitude only; its sign conventions differ between vendors, so the sign comes from P.
 #[inline]
