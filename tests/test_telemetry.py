@@ -456,3 +456,94 @@ def test_bad_arguments_say_what_was_expected(
 ) -> None:
     with pytest.raises(error, match=match):
         MqttPublisher(Dal(), **kwargs)
+
+
+# --- every connection failure is named, in the log and in last_error ---------------------------------
+
+
+def _failing(broker_host: str, port: int, caplog: pytest.LogCaptureFixture, **kwargs: Any) -> str:
+    pub = MqttPublisher(Dal(), broker_host, port, reconnect_delay=(1, 1), **kwargs)
+    with caplog.at_level(logging.WARNING, logger="gridtap.telemetry"):
+        pub.start()
+        try:
+            assert wait_until(lambda: pub.last_error is not None, 20), "no error reported"
+            assert not pub.connected
+        finally:
+            pub.stop()
+    error = pub.last_error or ""
+    assert any(r.getMessage() == error for r in caplog.records if r.levelno >= logging.WARNING), [
+        r.getMessage() for r in caplog.records
+    ]
+    return error
+
+
+def test_a_plain_client_on_a_tls_only_port_says_so(
+    mosquitto_tls: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = _failing(mosquitto_tls.host, mosquitto_tls.port, caplog)
+    assert error == (
+        f"MQTT broker 127.0.0.1:{mosquitto_tls.port} closed the connection before accepting it "
+        "(a TLS-only port? then set tls; or not an MQTT broker); retrying"
+    )
+
+
+def test_a_tls_client_on_a_plain_port_says_so(mosquitto: Broker, caplog: pytest.LogCaptureFixture) -> None:
+    error = _failing(mosquitto.host, mosquitto.port, caplog, tls=True)
+    assert error.startswith(f"cannot connect to MQTT broker 127.0.0.1:{mosquitto.port}: ")
+    assert "(tls is set: is this a plain MQTT port?)" in error
+
+
+def test_a_silent_server_is_reported_after_the_keepalive(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    conns: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conns.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        error = _failing("127.0.0.1", port, caplog, keepalive=5)
+    finally:
+        server.close()
+        for c in conns:
+            c.close()
+    assert error.startswith(
+        f"MQTT broker 127.0.0.1:{port} accepted the connection but sent no CONNACK within 5 s"
+    )
+
+
+def test_a_refused_connack_is_reported_once_not_overwritten(
+    mosquitto_auth: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = _failing(mosquitto_auth.host, mosquitto_auth.port, caplog, username=USERNAME, password="wrong")
+    assert error.endswith("refused the connection: Not authorized (check username and password)")
+    assert not any("before accepting it" in r.getMessage() for r in caplog.records)
+
+
+def test_unreadable_tls_files_are_named_with_their_key(tmp_path: Path) -> None:
+    pki = make_tls_files(tmp_path / "pki")
+    missing = tmp_path / "nope.pem"
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    cases = [
+        ({"ca_certs": str(missing)}, f"tls.ca_certs: cannot read {missing}: No such file or directory"),
+        ({"ca_certs": str(tmp_path)}, f"tls.ca_certs: cannot read {tmp_path}: Is a directory"),
+        ({"ca_certs": str(garbage)}, f"tls.ca_certs: {garbage} holds no usable CA certificate"),
+        ({"certfile": str(missing)}, f"tls.certfile: cannot read {missing}"),
+        ({"certfile": str(pki.client_cert), "keyfile": str(missing)}, f"tls.keyfile: cannot read {missing}"),
+        (
+            {"certfile": str(pki.client_cert), "keyfile": str(pki.server_key)},
+            "tls.certfile/tls.keyfile: ",
+        ),
+    ]
+    for tls, says in cases:
+        with pytest.raises(InvalidValueError) as info:
+            MqttPublisher(Dal(), tls=tls)
+        assert str(info.value).startswith(says), (tls, str(info.value))

@@ -1,6 +1,7 @@
 """Type stubs and documentation of the compiled core (`gridtap._core`)."""
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -139,6 +140,18 @@ class MeterPipeline:
     def source_counts(self) -> dict[str, dict[str, int]]:
         """{channel: {source: frames}} since the pipeline was created (sources as in `sources`),
         for spotting a meter whose register goes missing now and then."""
+    def state(self) -> dict[str, Any]:
+        """What must survive a restart, as a JSON-serialisable dict: each meter counter's published
+        value, last raw value and span (`counters`), the integrated totals in W·s (`integrated`,
+        exact to the bit), the counter wrap and reset counts, and the layout it belongs to
+        (`channels`, `invert`). RoCoF history is not kept."""
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from `state()` of a pipeline over the same profile and invert. The state is
+        checked first and nothing changes on InputError: a different channel layout or counter
+        span, a counter where this pipeline integrates (or the reverse), a value that is not
+        finite and >= 0, a raw value beyond its counter's span, or a total below what this
+        pipeline already published (energy never goes backwards). The interval across a restart
+        is not integrated; a meter counter lower than its saved raw value counts as a reset."""
 
 # ---- signal-processing kernels (RoCoF, loss-of-mains trip, energy, counters): begin ----
 
@@ -254,6 +267,13 @@ class EnergyIntegrator:
     def compensated(self) -> bool: ...
     @property
     def last_timestamp(self) -> float | None: ...
+    def state(self) -> dict[str, list[dict[str, float | int]]]:
+        """The totals of each phase, {"active": [...], "reactive": [...]}, in W·s (exact), with the
+        gap counts: JSON-serialisable, to continue after a restart."""
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from `state()`: a fresh integrator takes its phases; one already started must
+        have as many. The interval across a restart is not integrated. Refused (InputError, nothing
+        changes) for totals that are not finite and >= 0 or below this integrator's own."""
 
 class CounterTracker:
     """Keeps a published energy counter monotonic over wraps, resets and restarts.

@@ -102,6 +102,7 @@ class ModbusMeter:
         self.stats = MeterStats()
         self.sunspec_model: MeterModel | None = None
         self._want_sunspec = profile == "sunspec"
+        self._pending_state: Mapping[str, Any] | None = None  # for a SunSpec meter not yet found
         self.profile: Profile | None = None
         if not self._want_sunspec:
             self._set_profile(profile if isinstance(profile, Profile) else load_profile(profile))
@@ -174,6 +175,12 @@ class ModbusMeter:
         self._deps = channel_blocks(profile, self.invert)
         self._fast_mask = np.concatenate([np.full(b.count, b.group == "fast") for b in profile.blocks])
         self._units = {ch: channel_spec(f"{self.namespace}/{ch}").unit for ch in profile.channels}
+        if self._pending_state is not None:
+            pending, self._pending_state = self._pending_state, None
+            try:
+                self.pipeline.restore_state(pending)
+            except ValueError as e:
+                log.warning("%s: saved state not restored: %s", self.name, e)
 
     @property
     def channels(self) -> list[str]:
@@ -436,6 +443,45 @@ class ModbusMeter:
             full = f"{self.namespace}/{ch}"
             if deps and deps <= slow_blocks and not dal.has_max_age(full):
                 dal.set_max_age(full, age)
+
+    # --- state across restarts -----------------------------------------------------------------
+
+    def _identity(self) -> dict[str, Any]:
+        profile = "sunspec" if self._want_sunspec else self.profile.name if self.profile else None
+        return {
+            "namespace": self.namespace,
+            "unit_id": self.unit_id,
+            "profile": profile,
+            "invert": self.invert,
+        }
+
+    def state(self) -> dict[str, Any] | None:
+        """What must survive a restart (`MeterPipeline.state()` as "pipeline"), with the meter it
+        belongs to: namespace, unit_id, profile ("sunspec" for a discovered one) and invert. None
+        for a SunSpec meter that is not yet discovered and was given nothing to restore."""
+        pipeline = self.pipeline.state() if self.profile is not None else self._pending_state
+        return None if pipeline is None else {**self._identity(), "pipeline": dict(pipeline)}
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from `state()` of this meter in an earlier process. ValueError, changing
+        nothing, for the state of another meter (namespace, unit id, profile, invert) or one that
+        does not fit the pipeline. A SunSpec meter not yet discovered applies it at discovery."""
+        ident = self._identity()
+        if not isinstance(state, Mapping) or set(state) != {*ident, "pipeline"}:
+            raise ValueError(
+                f"{self.name}: expected a meter state with keys {sorted({*ident, 'pipeline'})}, got {state!r:.200}"
+            )
+        for key, mine in ident.items():
+            if state[key] != mine or type(state[key]) is not type(mine):
+                raise ValueError(
+                    f"{self.name}: the state is of {key} {state[key]!r}, this meter's is {mine!r}"
+                )
+        if not isinstance(state["pipeline"], Mapping):
+            raise ValueError(f"{self.name}: state pipeline is {state['pipeline']!r:.100}, expected a dict")
+        if self.profile is None:
+            self._pending_state = state["pipeline"]
+        else:
+            self.pipeline.restore_state(state["pipeline"])
 
     # --- writes ---------------------------------------------------------------------------------
 

@@ -8,10 +8,8 @@ when that is cheaper than another request), and compiles the map for the Rust pi
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +18,7 @@ from gridtap._core import CompiledProfile, decode, encode_value
 from gridtap.channels import CHANNELS
 from gridtap.errors import ProfileError
 
-__all__ = ["MAX_READ", "Block", "Field", "Profile", "WriteAction", "parse_profile"]
+__all__ = ["MAX_READ", "Block", "Field", "Profile", "WriteAction", "load_file", "parse_profile"]
 
 MAX_READ = 125  # registers per Modbus read request (FC 03/04)
 READ_FUNCTION_CODES = (3, 4)
@@ -33,19 +31,6 @@ SIGNS = {
 # channels a profile may read; the rest (EnergyNet, PhaseImbalance, Timestamp) are always derived
 READABLE = tuple(c.name for c in CHANNELS if c.name not in ("EnergyNet", "PhaseImbalance", "Timestamp"))
 SLOW_CHANNELS = ("EnergyImport", "EnergyExport", "ReactiveEnergyImport", "ReactiveEnergyExport")
-
-METER_KEYS = {
-    "name", "title", "description", "function_code", "type", "word_order", "phases", "apparent_power",
-    "max_gap", "addressing", "models", "model_phases", "aliases", "notes", "byte_order_note",
-}  # fmt: skip
-FIELD_KEYS = {
-    "address", "type", "word_order", "scale", "scale_factor", "sentinel", "function_code", "group", "abs",
-    "min", "max", "sign", "note",
-}  # fmt: skip
-TOP_KEYS = {"meter", "signs", "channels", "blocks", "writes"}
-SIGN_KEYS = {"active_power", "reactive_power", "power_factor", "note"}
-WRITE_KEYS = {"address", "function_code", "values", "description"}
-BLOCK_KEYS = {"function_code", "start", "count", "group"}
 
 
 @dataclass(frozen=True)
@@ -394,211 +379,25 @@ def _phase_filter(phases: int) -> Callable[[str], bool]:
     return keep
 
 
-# --- parsing ------------------------------------------------------------------------------------
+# --- building (the file format is read and checked in profile_file.py) ----------------------------
 
 
 def _err(source: str, key: str, reason: str) -> ProfileError:
     return ProfileError(f"{source}: {key}: {reason}")
 
 
-def _check_keys(source: str, where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-    for k in table:
-        if k not in allowed:
-            raise _err(
-                source,
-                f"{where}.{k}" if where else k,
-                f"unknown key; expected one of {', '.join(sorted(allowed))}",
-            )
-
-
-def _int(source: str, key: str, v: Any, lo: int = 0, hi: int = 65535) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise _err(source, key, f"expected an integer in {lo}..{hi}, got {v!r}")
-    return v
-
-
-def _kind_defaults(channel: str) -> tuple[float, float]:
-    if channel.startswith(("Voltage", "Current", "ApparentPower")) or channel in SLOW_CHANNELS:
-        return 0.0, math.inf
-    if channel == "Frequency":
-        return 40.0, 70.0
-    return -math.inf, math.inf
-
-
-def parse_profile(data: Mapping[str, Any], source: str) -> Profile:
-    _check_keys(source, "", data, TOP_KEYS)
-    meter = data.get("meter")
-    if not isinstance(meter, Mapping):
-        raise _err(source, "meter", "missing [meter] table")
-    _check_keys(source, "meter", meter, METER_KEYS)
-    if not isinstance(meter.get("name"), str) or not meter["name"]:
-        raise _err(source, "meter.name", "missing name")
-    default_fc = _int(source, "meter.function_code", meter.get("function_code", 3), 3, 4)
-    default_type = meter.get("type", "float32")
-    default_order = meter.get("word_order", "ABCD")
-    phases = _int(source, "meter.phases", meter.get("phases", 3), 1, 3)
-    apparent = meter.get("apparent_power", "auto")
-    if apparent not in ("auto", "arithmetic", "vector", "meter"):
-        raise _err(
-            source, "meter.apparent_power", f"expected auto, arithmetic, vector or meter, got {apparent!r}"
-        )
-    addressing = meter.get("addressing", "absolute")
-    if addressing not in ("absolute", "sunspec_model"):
-        raise _err(source, "meter.addressing", f"expected absolute or sunspec_model, got {addressing!r}")
-    max_gap = _int(source, "meter.max_gap", meter.get("max_gap", 16), 0, MAX_READ)
-    models = tuple(_int(source, "meter.models", m, 1, 65535) for m in meter.get("models", ()))
-    model_phases = {
-        _int(source, "meter.model_phases", int(k) if str(k).isdigit() else k, 1, 65535): _int(
-            source, f"meter.model_phases.{k}", v, 1, 3
-        )
-        for k, v in meter.get("model_phases", {}).items()
-    }
-
-    signs = data.get("signs", {})
-    _check_keys(source, "signs", signs, SIGN_KEYS)
-    for key, allowed in SIGNS.items():
-        if key in signs and signs[key] not in allowed:
-            raise _err(source, f"signs.{key}", f"expected {' or '.join(allowed)}, got {signs[key]!r}")
-    p_negate = signs.get("active_power", "import_positive") == "export_positive"
-    q_negate = signs.get("reactive_power", "inductive_positive") == "capacitive_positive"
-
-    channels = data.get("channels")
-    if not isinstance(channels, Mapping) or not channels:
-        raise _err(source, "channels", "missing or empty [channels] table")
-    fields = []
-    for ch, spec in channels.items():
-        key = f"channels.{ch}"
-        if ch not in READABLE:
-            raise _err(source, key, f"unknown channel; a profile reads one of {', '.join(READABLE)}")
-        if isinstance(spec, int) and not isinstance(spec, bool):
-            spec = {"address": spec}
-        if not isinstance(spec, Mapping):
-            raise _err(source, key, "expected an address or a table")
-        _check_keys(source, key, spec, FIELD_KEYS)
-        if "address" not in spec:
-            raise _err(source, f"{key}.address", "missing")
-        addrs = spec["address"] if isinstance(spec["address"], list) else [spec["address"]]
-        addresses = tuple(_int(source, f"{key}.address", a) for a in addrs)
-        ftype = spec.get("type", default_type)
-        if ftype not in TYPES:
-            raise _err(source, f"{key}.type", f"unknown type {ftype!r}; expected one of {', '.join(TYPES)}")
-        order = spec.get("word_order", default_order)
-        if order not in WORD_ORDERS:
-            raise _err(
-                source,
-                f"{key}.word_order",
-                f"unknown word order {order!r}; expected {', '.join(WORD_ORDERS)}",
-            )
-        scale = spec.get("scale", 1.0)
-        if (
-            isinstance(scale, bool)
-            or not isinstance(scale, int | float)
-            or not math.isfinite(scale)
-            or scale == 0
-        ):
-            raise _err(source, f"{key}.scale", f"expected a finite non-zero number, got {scale!r}")
-        sf = spec.get("scale_factor")
-        if sf is not None:
-            sf = _int(source, f"{key}.scale_factor", sf)
-        sentinels = spec.get("sentinel", ["zero"] if ftype in ("acc32", "acc64") else [])
-        if isinstance(sentinels, str):
-            sentinels = [sentinels]
-        for s in sentinels:
-            if not isinstance(s, str) or not (
-                s in ("min", "max", "all_ones", "zero") or s.lower().startswith("0x") or s.isdigit()
-            ):
-                raise _err(
-                    source,
-                    f"{key}.sentinel",
-                    f"unknown sentinel {s!r}; expected min, max, all_ones, zero or 0x....",
-                )
-        fc = _int(source, f"{key}.function_code", spec.get("function_code", default_fc), 3, 4)
-        group = spec.get("group", "slow" if ch in SLOW_CHANNELS else "fast")
-        if group not in ("fast", "slow"):
-            raise _err(source, f"{key}.group", f"expected fast or slow, got {group!r}")
-        lo, hi = _kind_defaults(ch)
-        lo = float(spec.get("min", lo))
-        hi = float(spec.get("max", hi))
-        negate = False
-        sign = spec.get("sign")
-        if ch.startswith("ActivePower"):
-            negate = p_negate if sign is None else sign == "export_positive"
-            if sign not in (None, *SIGNS["active_power"]):
-                raise _err(source, f"{key}.sign", f"expected {' or '.join(SIGNS['active_power'])}")
-        elif ch.startswith("ReactivePower"):
-            negate = q_negate if sign is None else sign == "capacitive_positive"
-            if sign not in (None, *SIGNS["reactive_power"]):
-                raise _err(source, f"{key}.sign", f"expected {' or '.join(SIGNS['reactive_power'])}")
-        elif sign is not None:
-            raise _err(source, f"{key}.sign", "only ActivePower and ReactivePower channels take a sign")
-        absolute = spec.get("abs", False)
-        if not isinstance(absolute, bool):
-            raise _err(source, f"{key}.abs", "expected true or false")
-        fields.append(
-            Field(
-                ch,
-                addresses,
-                ftype,
-                order,
-                float(scale),
-                sf,
-                tuple(sentinels),
-                fc,
-                group,
-                absolute,
-                lo,
-                hi,
-                negate,
-            )
-        )
-
-    explicit = None
-    if "blocks" in data:
-        explicit = []
-        for i, b in enumerate(data["blocks"]):
-            _check_keys(source, f"blocks[{i}]", b, BLOCK_KEYS)
-            fc = _int(source, f"blocks[{i}].function_code", b.get("function_code", default_fc), 3, 4)
-            start = _int(source, f"blocks[{i}].start", b.get("start"))
-            count = _int(source, f"blocks[{i}].count", b.get("count"), 1, MAX_READ)
-            explicit.append(Block(fc, start, count, b.get("group", "fast")))
-
-    writes = {}
-    for wname, w in data.get("writes", {}).items():
-        _check_keys(source, f"writes.{wname}", w, WRITE_KEYS)
-        fc = _int(source, f"writes.{wname}.function_code", w.get("function_code", 16), 6, 16)
-        if fc not in (6, 16):
-            raise _err(source, f"writes.{wname}.function_code", "expected 6 or 16")
-        values = tuple(_int(source, f"writes.{wname}.values", v) for v in w.get("values", []))
-        if not values:
-            raise _err(source, f"writes.{wname}.values", "missing register values")
-        writes[wname] = WriteAction(
-            wname,
-            _int(source, f"writes.{wname}.address", w.get("address")),
-            fc,
-            values,
-            w.get("description", ""),
-        )
-
-    return _build(
-        name=meter["name"],
-        title=meter.get("title", meter["name"]),
-        source=source,
-        phases=phases,
-        fields=tuple(fields),
-        explicit_blocks=explicit,
-        writes=writes,
-        addressing=addressing,
-        models=models,
-        model_phases=model_phases,
-        signs=dict(signs),
-        apparent_request=apparent,
-        max_gap=max_gap,
-    )
-
-
 def _build(
     *, explicit_blocks: list[Block] | None, fields: tuple[Field, ...], source: str, max_gap: int, **kw: Any
 ) -> Profile:
+    for f in fields:
+        # a SunSpec model placed near the top of the register space can push a field past it
+        for a in f.addresses:
+            if a + f.words > 65536:
+                raise _err(
+                    source,
+                    f"channels.{f.channel}.address",
+                    f"{f.words} registers at {a} run past register 65535",
+                )
     _check_overlaps(source, fields)
     blocks = explicit_blocks if explicit_blocks is not None else plan_reads(fields, max_gap)
     if explicit_blocks is not None:
@@ -675,14 +474,5 @@ def plan_reads(fields: Sequence[Field], max_gap: int = 16) -> list[Block]:
     return blocks
 
 
-def load_file(path: str | Path) -> Profile:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ProfileError(f"{p}: cannot read profile: {e.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ProfileError(f"{p}: not valid TOML: {e}") from None
-    return parse_profile(data, str(p))
+# the file format, kept importable from here (profile_file imports this module's names)
+from gridtap.profile_file import load_file, parse_profile  # noqa: E402

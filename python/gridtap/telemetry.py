@@ -36,6 +36,7 @@ import json
 import logging
 import math
 import numbers
+import os
 import re
 import ssl
 import sys
@@ -179,6 +180,16 @@ def _client_context(cafile: str | None = None) -> ssl.SSLContext:
     return ctx
 
 
+def _check_readable(key: str, path: object) -> None:
+    if not isinstance(path, str | os.PathLike):
+        raise ValueTypeError(f"tls.{key} must be a path, got {path!r}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise InvalidValueError(f"tls.{key}: cannot read {path}: {e.strerror}") from None
+
+
 def _ssl_context(tls: ssl.SSLContext | Mapping[str, str] | bool | None) -> ssl.SSLContext | None:
     if tls is None or tls is False:
         return None
@@ -194,9 +205,24 @@ def _ssl_context(tls: ssl.SSLContext | Mapping[str, str] | bool | None) -> ssl.S
             )
         if "keyfile" in tls and "certfile" not in tls:
             raise InvalidValueError("tls: keyfile given without certfile (the client certificate)")
-        ctx = _client_context(tls.get("ca_certs"))
+        for key in ("ca_certs", "certfile", "keyfile"):
+            if key in tls:
+                _check_readable(key, tls[key])
+        try:
+            ctx = _client_context(tls.get("ca_certs"))
+        except ssl.SSLError as e:
+            raise InvalidValueError(
+                f"tls.ca_certs: {tls['ca_certs']} holds no usable CA certificate: {e}"
+            ) from None
         if "certfile" in tls:
-            ctx.load_cert_chain(tls["certfile"], tls.get("keyfile"))
+            try:
+                ctx.load_cert_chain(tls["certfile"], tls.get("keyfile"))
+            except ssl.SSLError as e:
+                keys = "tls.certfile/tls.keyfile" if "keyfile" in tls else "tls.certfile"
+                raise InvalidValueError(
+                    f"{keys}: {tls['certfile']}{' and ' + tls['keyfile'] if 'keyfile' in tls else ''} "
+                    f"are not a matching PEM certificate and private key: {e}"
+                ) from None
         return ctx
     raise ValueTypeError(
         f"tls must be an ssl.SSLContext, a dict with ca_certs/certfile/keyfile, True or None, got {tls!r}"
@@ -322,6 +348,7 @@ class MqttPublisher:
         self._stopping = False
         self._generation = 0  # counts connections and disconnections
         self._session_up = False  # a CONNACK accepted since the last disconnection
+        self._refused = False  # a CONNACK refused the connection (reported) since the last disconnection
         self.last_error: str | None = None
 
     # --- public ----------------------------------------------------------------------------------
@@ -666,6 +693,8 @@ class MqttPublisher:
             hint = ""
             if reason.getName() in ("Not authorized", "Bad user name or password"):
                 hint = " (check username and password)"
+            with self._wake:
+                self._refused = True
             self._report(logging.ERROR, f"{where} refused the connection: {reason.getName()}{hint}")
             return
         self.last_error = None
@@ -676,10 +705,25 @@ class MqttPublisher:
             self._resync_needed = True
             self._wake.notify()
 
+    def _no_connack(self, reason: ReasonCode) -> str:
+        where = f"MQTT broker {self.host}:{self.port}"
+        if reason.getName() == "Keep alive timeout":
+            what = f"{where} accepted the connection but sent no CONNACK within {self.keepalive} s"
+        else:
+            what = f"{where} closed the connection before accepting it"
+        hint = "a TLS-only port? then set tls" if self._ssl is None else "not MQTT over TLS?"
+        return f"{what} ({hint}; or not an MQTT broker); retrying"
+
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         # paho calls this inside its `except OSError`, so the exception is still at hand
         exc = sys.exception()
         why = f"{type(exc).__name__}: {exc}" if exc is not None else "connection failed"
+        # a plain broker drops a TLS handshake it reads as garbage
+        plain_port = isinstance(exc, ConnectionResetError | ssl.SSLEOFError) or "WRONG_VERSION_NUMBER" in str(
+            exc
+        )
+        if self._ssl is not None and plain_port:
+            why += " (tls is set: is this a plain MQTT port?)"
         self._report(
             logging.WARNING, f"cannot connect to MQTT broker {self.host}:{self.port}: {why}; retrying"
         )
@@ -697,6 +741,11 @@ class MqttPublisher:
             self._online.clear()
             was_up, self._session_up = self._session_up, False
             stopping = self._stopping
+        with self._wake:
+            refused, self._refused = self._refused, False
+        if not was_up and not stopping and not refused:
+            # the connection ended before any CONNACK: paho reports nothing else about it
+            self._report(logging.ERROR, self._no_connack(reason))
         if was_up and not stopping:  # (a refused CONNACK is followed by a disconnect: reported already)
             # a dropped TCP connection comes as "Unspecified error": say nothing rather than that
             why = "" if reason.getName() == "Unspecified error" else f" ({reason.getName()})"

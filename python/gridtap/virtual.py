@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -131,6 +132,38 @@ class VirtualGridMeter:
     @property
     def gap_seconds(self) -> float:
         return float(self._active.gap_seconds)
+
+    # --- state across restarts ------------------------------------------------------------------
+
+    def _identity(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "load": self.load, "pv": self.pv, "battery": self.battery}
+
+    def state(self) -> dict[str, Any]:
+        """The integrated energy totals (active and reactive) and the meter they belong to."""
+        return {**self._identity(), "active": self._active.state(), "reactive": self._reactive.state()}
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Continue the energy totals of `state()` from an earlier process. ValueError, changing
+        nothing, for the state of another virtual meter or totals that do not fit, and after the
+        first update (its totals would be replaced)."""
+        ident = self._identity()
+        if not isinstance(state, Mapping) or set(state) != {*ident, "active", "reactive"}:
+            raise InvalidValueError(
+                f"virtual meter {self.namespace}: not a virtual meter state: {state!r:.200}"
+            )
+        for key, mine in ident.items():
+            if state[key] != mine:
+                raise InvalidValueError(
+                    f"virtual meter {self.namespace}: the state is of {key} {state[key]!r}, this meter's is {mine!r}"
+                )
+        if self._active.last_timestamp is not None or self._reactive.last_timestamp is not None:
+            raise InvalidValueError(
+                f"virtual meter {self.namespace}: restore_state comes before the first update"
+            )
+        active, reactive = EnergyIntegrator(max_gap=self.max_gap), EnergyIntegrator(max_gap=self.max_gap)
+        active.restore_state(state["active"])
+        reactive.restore_state(state["reactive"])
+        self._active, self._reactive = active, reactive
 
     # --- computing ---------------------------------------------------------------------------
 

@@ -42,6 +42,17 @@ impl Sum {
     }
 }
 
+/// What an integrator carries over a restart: its totals. Kept in W·s, the unit of the sums, so
+/// that saving and restoring is exact (a round trip through kWh could lose the last bit, and a
+/// published counter would step back by it).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EnergyState {
+    pub import_ws: f64,
+    pub export_ws: f64,
+    pub gap_count: u64,
+    pub gap_seconds: f64,
+}
+
 /// Streaming import/export integrator for one power series (W → kWh, or VAR → kVARh).
 /// Bit-identical results for any chunking of the same samples.
 #[derive(Clone, Copy, Debug)]
@@ -140,6 +151,55 @@ impl EnergyIntegrator {
             prev = t;
         }
         true
+    }
+
+    /// The totals, to continue from after a restart.
+    pub fn state(&self) -> EnergyState {
+        EnergyState {
+            import_ws: self.import_ws.value(),
+            export_ws: self.export_ws.value(),
+            gap_count: self.gap_count,
+            gap_seconds: self.gap_seconds.value(),
+        }
+    }
+
+    /// Continue from the totals of `s`. The sample history is kept as it is (none, for a fresh
+    /// integrator): the interval across a restart was not observed and is not integrated.
+    /// Refused, changing nothing, if a total is not finite and ≥ 0 or is below this integrator's
+    /// own: energy never goes backwards.
+    pub fn restore(&mut self, s: &EnergyState) -> Result<()> {
+        let own = self.state();
+        for (what, saved, now) in [
+            ("import_ws", s.import_ws, own.import_ws),
+            ("export_ws", s.export_ws, own.export_ws),
+            ("gap_seconds", s.gap_seconds, own.gap_seconds),
+        ] {
+            if !(saved.is_finite() && saved >= 0.0) {
+                return Err(input_err!(
+                    "energy state {what} is {saved}; expected a finite total >= 0"
+                ));
+            }
+            if saved < now {
+                return Err(input_err!(
+                    "energy state {what} is {saved}, below this integrator's {now}; \
+                     restoring it would make energy go backwards"
+                ));
+            }
+        }
+        self.import_ws = Sum {
+            sum: s.import_ws,
+            carry: 0.0,
+        };
+        self.export_ws = Sum {
+            sum: s.export_ws,
+            carry: 0.0,
+        };
+        self.gap_count = s.gap_count.max(own.gap_count);
+        self.gap_seconds = Sum {
+            sum: s.gap_seconds,
+            carry: 0.0,
+        };
+        Ok(())
     }
 
     pub fn import_kwh(&self) -> f64 {
@@ -279,6 +339,33 @@ impl PhaseEnergyIntegrator {
         Ok(())
     }
 
+    /// The totals of each phase, to continue from after a restart (empty before the first block).
+    pub fn state(&self) -> Vec<EnergyState> {
+        self.phases.iter().map(|p| p.state()).collect()
+    }
+
+    /// Continue from `state()`: a fresh integrator takes the saved phases (with no sample history:
+    /// the gap across a restart is not integrated); one already started must have as many phases.
+    /// Each phase is checked as `EnergyIntegrator::restore` does; on error nothing changes.
+    pub fn restore(&mut self, saved: &[EnergyState]) -> Result<()> {
+        let mut next = self.clone();
+        if next.phases.is_empty() {
+            let proto = EnergyIntegrator::new(self.max_gap, self.compensated)?;
+            next.phases = vec![proto; saved.len()];
+        } else if next.phases.len() != saved.len() {
+            return Err(input_err!(
+                "energy state has {} phase(s) but this integrator has {}",
+                saved.len(),
+                next.phases.len()
+            ));
+        }
+        for (i, (phase, s)) in next.phases.iter_mut().zip(saved).enumerate() {
+            phase.restore(s).map_err(|e| input_err!("phase {i}: {e}"))?;
+        }
+        *self = next;
+        Ok(())
+    }
+
     pub fn import_kwh(&self) -> f64 {
         self.phases.iter().map(|p| p.import_kwh()).sum()
     }
@@ -378,6 +465,50 @@ mod tests {
         assert!(EnergyIntegrator::new(0.0, true).is_err());
         assert!(EnergyIntegrator::new(f64::NAN, true).is_err());
         assert!(EnergyIntegrator::new(f64::INFINITY, false).is_ok());
+    }
+
+    #[test]
+    fn state_round_trip_is_exact_and_never_goes_backwards() {
+        let mut e = integ();
+        let ts: Vec<f64> = (0..100).map(|k| T0 + k as f64 * 0.7).collect();
+        let ps: Vec<f64> = (0..100).map(|k| 1234.5 * (k as f64 * 0.1).sin()).collect();
+        e.update(&ts, &ps).unwrap();
+        let saved = e.state();
+        // a fresh integrator continues the totals bit for bit, and integrates nothing across
+        // the restart: the first sample after it only starts the history
+        let mut again = integ();
+        again.restore(&saved).unwrap();
+        assert_eq!(again.import_kwh().to_bits(), e.import_kwh().to_bits());
+        assert_eq!(again.export_kwh().to_bits(), e.export_kwh().to_bits());
+        again.update(&[T0 + 100.0], &[5000.0]).unwrap();
+        assert_eq!(again.import_kwh(), e.import_kwh());
+        // 5 kW for 3.6 s after that is 5 Wh more
+        again.update(&[T0 + 103.6], &[5000.0]).unwrap();
+        let added = again.import_kwh() - e.import_kwh();
+        assert!((added - 0.005).abs() < 1e-9, "{added}");
+        // lower or non-finite totals are refused and change nothing
+        let before = again.state();
+        for bad in [
+            EnergyState {
+                import_ws: 0.0,
+                ..before
+            },
+            EnergyState {
+                export_ws: -1.0,
+                ..before
+            },
+            EnergyState {
+                import_ws: f64::NAN,
+                ..before
+            },
+            EnergyState {
+                gap_seconds: f64::INFINITY,
+                ..before
+            },
+        ] {
+            assert!(again.restore(&bad).is_err(), "{bad:?}");
+            assert_eq!(again.state(), before);
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@ use crate::input_err;
 use crate::profile::{ApparentMode, CompiledProfile};
 use crate::rocof::{RocofConfig, RocofEstimator};
 
+mod state;
+pub use state::{counter_channels, PipelineState};
+
 /// Frames are processed a tile at a time: each field is decoded for the whole tile in one loop
 /// with its parameters fixed (branch-free for the common layouts), then the aggregates are
 /// computed column by column. 64 SDM630 frames and their columns stay in L1/L2 cache.

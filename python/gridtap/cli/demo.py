@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+from gridtap.cli import args as types
 from gridtap.dal import Dal, Quality, Snapshot
 
 
@@ -162,17 +163,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     c = sub.add_parser("demo", help="simulated meter served over Modbus TCP on loopback, read and shown live")
-    c.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: until Ctrl-C)")
-    c.add_argument("--interval", type=float, default=0.5, help="poll and refresh interval, s")
+    c.add_argument(
+        "--duration", type=types.duration, default=0.0, help="seconds to run (default: until Ctrl-C)"
+    )
+    c.add_argument("--interval", type=types.seconds, default=0.5, help="poll and refresh interval, s")
     c.add_argument("--profile", default="sdm630", help="meter profile the simulator speaks")
     c.add_argument("--seed", type=int, default=1)
     c.add_argument(
         "--event", choices=("none", "ramp", "step"), default="ramp", help="scripted frequency event"
     )
-    c.add_argument("--event-at", type=float, default=5.0, help="seconds after start")
-    c.add_argument("--rate", type=float, default=-1.0, help="ramp rate, Hz/s")
-    c.add_argument("--event-duration", type=float, default=1.0, help="ramp duration, s")
-    c.add_argument("--step", type=float, default=-0.2, help="step size, Hz")
-    c.add_argument("--battery-kw", type=float, default=None, help="add a battery of this power")
+    c.add_argument("--event-at", type=types.duration, default=5.0, help="seconds after start")
+    c.add_argument("--rate", type=types.number, default=-1.0, help="ramp rate, Hz/s")
+    c.add_argument("--event-duration", type=types.seconds, default=1.0, help="ramp duration, s")
+    c.add_argument("--step", type=types.number, default=-0.2, help="step size, Hz")
+    c.add_argument("--battery-kw", type=types.positive, default=None, help="add a battery of this power")
     c.add_argument("--virtual", action="store_true", help="virtual grid meter from load/pv/battery channels")
     c.set_defaults(func=_cmd_demo)

@@ -8,7 +8,12 @@ import json
 import sys
 from typing import Any
 
+from gridtap.cli import args as types
 from gridtap.dal import Quality
+
+
+def _where(args: argparse.Namespace) -> str:
+    return args.serial if getattr(args, "serial", None) else f"{args.host}:{args.port}"
 
 
 def _meter_from_args(args: argparse.Namespace) -> Any:
@@ -50,6 +55,10 @@ def _quadrant_lines(namespace: str, readings: dict[str, Any]) -> list[str]:
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
+    from gridtap.channels import catalogue_for
+
+    catalogue_for(args.namespace)  # ChannelError (one line, exit 2) before any connection
+
     async def go() -> tuple[Any, dict[str, Any]]:
         meter = _meter_from_args(args)
         try:
@@ -70,33 +79,49 @@ def _cmd_read(args: argparse.Namespace) -> int:
             for ch, r in readings.items()
         }
         print(json.dumps(out, indent=2))
-    else:
+    elif ok:  # a table of nothing but ERROR says less than the one line below
         for ch, r in readings.items():
             value = "-" if r.value is None else f"{r.value:.6g}"
             print(f"{args.namespace}/{ch:<24} {value:>14} {r.unit:<6} {r.quality.value}")
         for line in _quadrant_lines(args.namespace, readings):
             print(line)
     if not ok:
-        print(f"gridtap read: no valid value: {meter.stats.last_error}", file=sys.stderr)
+        print(f"gridtap read: {_where(args)}: no valid value: {meter.stats.last_error}", file=sys.stderr)
         return 1
     return 0
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from pymodbus.client import AsyncModbusTcpClient
+    from pymodbus.exceptions import ModbusException
 
     from gridtap.sunspec import METER_MODELS, SunSpecError, scan_models
+
+    where = _where(args)
 
     async def go() -> tuple[int, list[Any]]:
         client = AsyncModbusTcpClient(
             args.host, port=args.port, timeout=args.timeout, retries=0, reconnect_delay=0
         )
-        if not await client.connect():
-            raise SunSpecError(f"cannot connect to {args.host}:{args.port}")
+        try:
+            async with asyncio.timeout(args.timeout + 1.0):
+                connected = await client.connect()
+        except (TimeoutError, OSError, ModbusException):
+            connected = False
+        if not connected:
+            client.close()
+            raise SunSpecError(f"cannot connect to {where}")
         try:
 
             async def read_holding(address: int, count: int) -> list[int] | None:
-                rr = await client.read_holding_registers(address, count=count, device_id=args.unit)
+                try:
+                    async with asyncio.timeout(args.timeout + 0.5):
+                        rr = await client.read_holding_registers(address, count=count, device_id=args.unit)
+                except (TimeoutError, ModbusException, OSError) as e:
+                    raise SunSpecError(
+                        f"{where}: no response within {args.timeout} s reading {count} registers at "
+                        f"{address} (unit {args.unit}): {type(e).__name__}"
+                    ) from None
                 return None if rr.isError() else list(rr.registers)
 
             return await scan_models(read_holding)
@@ -117,9 +142,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def add_link_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="Modbus TCP host")
-    p.add_argument("--port", type=int, default=502, help="Modbus TCP port")
-    p.add_argument("--unit", type=int, default=1, help="Modbus unit (slave) id")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds per request")
+    p.add_argument("--port", type=types.port, default=502, help="Modbus TCP port")
+    p.add_argument("--unit", type=types.unit_id, default=1, help="Modbus unit (slave) id, 1..247")
+    p.add_argument("--timeout", type=types.seconds, default=1.0, help="seconds per request")
 
 
 def register(sub: Any) -> None:
@@ -130,7 +155,7 @@ def register(sub: Any) -> None:
     c.add_argument("--invert", action="store_true", help="reversed CT")
     c.add_argument("--framer", choices=("socket", "rtu"), default="socket", help="rtu: RTU framing over TCP")
     c.add_argument("--serial", help="serial device for Modbus RTU (instead of TCP)")
-    c.add_argument("--baudrate", type=int, default=9600)
+    c.add_argument("--baudrate", type=types.positive_int, default=9600)
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=_cmd_read)
     c = sub.add_parser("scan", help="report the SunSpec models found on a device")

@@ -7,10 +7,10 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-_LEVELS = ("debug", "info", "warning", "error")
-
+from gridtap.cli import args as types
 
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
@@ -48,17 +48,21 @@ def _logging(level: str, live: bool) -> tuple[logging.Handler, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gridtap.metrics import MetricsError, parse_listen
-    from gridtap.site import SiteError, load_site, run_site
+    from gridtap.metrics import parse_listen
+    from gridtap.site import load_site, run_site
+    from gridtap.site.checks import Checker
+    from gridtap.site.config import state_file_path
     from gridtap.status import RecentLog, StatusOptions
 
-    try:
-        site = load_site(args.site)
-        if args.metrics is not None:
-            parse_listen(args.metrics)
-    except (SiteError, MetricsError) as e:
-        print(f"gridtap run: {e}", file=sys.stderr)
-        return 2
+    # SiteError, MetricsError, StateFileError: one line, exit 2 (cli.main)
+    site = load_site(args.site)
+    if args.metrics is not None:
+        parse_listen(args.metrics)
+    if args.state is not None:
+        # a path on the command line is relative to the working directory, like the site file's
+        site.state_file = str(state_file_path(Checker("--state"), "", str(Path(args.state).absolute())))
+    if args.state_interval is not None:
+        site.state_interval = args.state_interval
     live = sys.stdout.isatty() and not args.quiet
     handler, previous = _logging(args.log_level, live)
     status = StatusOptions(
@@ -70,23 +74,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         return asyncio.run(run_site(site, duration=args.duration, metrics=args.metrics, status=status))
-    except MetricsError as e:  # the address is taken, or not ours
-        print(f"gridtap run: {e}", file=sys.stderr)
-        return 2
     finally:
         root = logging.getLogger()
         root.removeHandler(handler)
         root.setLevel(previous)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected positive seconds, got {text!r}")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -97,7 +88,9 @@ def register(sub: Any) -> None:
         "it logs link and quality changes and a summary every minute.",
     )
     c.add_argument("site", help="site file (TOML)")
-    c.add_argument("--duration", type=float, default=0.0, help="seconds to run (default: until Ctrl-C)")
+    c.add_argument(
+        "--duration", type=types.duration, default=0.0, help="seconds to run (default: until Ctrl-C)"
+    )
     c.add_argument(
         "--metrics",
         metavar="ADDR",
@@ -105,17 +98,19 @@ def register(sub: Any) -> None:
         help="serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9108 (overrides [metrics] listen)",
     )
     c.add_argument(
+        "--state", metavar="FILE", help="state file (counter offsets, energy); overrides [site] state_file"
+    )
+    c.add_argument("--state-interval", type=types.seconds, help="seconds between state saves (default 60)")
+    c.add_argument(
         "--quiet", action="store_true", help="no live table: log lines only (as under a service manager)"
     )
-    c.add_argument(
-        "--log-level", choices=_LEVELS, default="info", help="least severe log lines shown (default info)"
-    )
-    c.add_argument("--status-interval", type=_positive, default=1.0, help=argparse.SUPPRESS)
+    c.add_argument("--status-interval", type=types.seconds, default=1.0, help=argparse.SUPPRESS)
     c.add_argument(
         "--summary-every",
-        type=_positive,
+        type=types.seconds,
         default=60.0,
         metavar="S",
         help="seconds between status summaries in the log",
     )
-    c.set_defaults(func=_cmd_run)
+    # logging is set up here (live table, journald), not by cli.main; --log-level is added by cli
+    c.set_defaults(func=_cmd_run, default_log_level="info", own_logging=True)

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 
 mod decode;
 mod pipeline;
+mod pipeline_state;
 mod signal;
 mod values;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use pyo3::types::PyDict;
 
 use super::values::{ChannelValues, Layout};
-use super::{enter, guard, with_f64, with_u16, InputError};
+use super::{enter, guard, pipeline_state, with_f64, with_u16, InputError};
 use crate::channel::{self, NCH};
 use crate::fallback::{Source, SOURCED};
 use crate::pipeline::{self, PipelineConfig};
@@ -391,6 +391,18 @@ impl MeterPipeline {
             d.set_item(pipeline::channel_name(c), counts)?;
         }
         Ok(d)
+    }
+
+    /// What must survive a restart (meter counters, integrated totals), as a JSON-ready dict.
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        pipeline_state::to_dict(py, &self.inner, self.channels())
+    }
+
+    /// Continue from `state()` of an earlier pipeline over the same profile; checked first, on
+    /// error nothing changes.
+    fn restore_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
+        let saved = pipeline_state::from_dict(state, &self.inner, self.channels())?;
+        guard(|| self.inner.restore_state(&saved))
     }
 }
 

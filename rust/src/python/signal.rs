@@ -4,8 +4,9 @@
 
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict};
+use pyo3::types::{PyBool, PyDict, PyList};
 
+use super::pipeline_state::{energy_dict, energy_of};
 use super::{dtype_name, enter, guard, new_f64_array, with_f64, InputError};
 use crate::counter::{CounterState, CounterTracker};
 use crate::energy::PhaseEnergyIntegrator;
@@ -306,6 +307,59 @@ impl PyEnergyIntegrator {
     #[getter]
     fn last_timestamp(&self) -> Option<f64> {
         self.active.last_timestamp()
+    }
+
+    /// The totals per phase (W·s, exact), active and reactive, to continue after a restart.
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (key, integ) in [("active", &self.active), ("reactive", &self.reactive)] {
+            let phases = integ
+                .state()
+                .iter()
+                .map(|s| energy_dict(py, s))
+                .collect::<PyResult<Vec<_>>>()?;
+            d.set_item(key, phases)?;
+        }
+        Ok(d)
+    }
+
+    /// Continue from `state()`; checked first (totals finite, >= 0, not below this integrator's,
+    /// the same phases), on error nothing changes.
+    fn restore_state(&mut self, state: &Bound<'_, PyAny>) -> PyResult<()> {
+        let d = state.cast::<PyDict>().map_err(|_| {
+            InputError::new_err(format!(
+                "energy state must be a dict as returned by EnergyIntegrator.state(), got {}",
+                dtype_name(state)
+            ))
+        })?;
+        let mut saved = vec![];
+        for key in ["active", "reactive"] {
+            let list = d
+                .get_item(key)?
+                .ok_or_else(|| InputError::new_err(format!("energy state {key}: missing")))?;
+            let items = list.cast::<PyList>().map_err(|_| {
+                InputError::new_err(format!("energy state {key}: expected a list of phases"))
+            })?;
+            let phases = items
+                .iter()
+                .enumerate()
+                .map(|(i, p)| energy_of(&p, &format!("{key}[{i}]")))
+                .collect::<PyResult<Vec<_>>>()?;
+            saved.push(phases);
+        }
+        if d.len() != 2 {
+            return Err(InputError::new_err(
+                "energy state has unknown keys; expected active and reactive",
+            ));
+        }
+        let (mut active, mut reactive) = (self.active.clone(), self.reactive.clone());
+        guard(|| {
+            active.restore(&saved[0])?;
+            reactive.restore(&saved[1])
+        })?;
+        self.active = active;
+        self.reactive = reactive;
+        Ok(())
     }
 
     fn __repr__(&self) -> String {
