@@ -312,8 +312,9 @@ class C37118PmuConfig:
     bit 0 phasors polar (0x0000 = all 16-bit integer, rectangular).
 
     Phasors: phasor_units are "V" or "A"; phasor_scales are volts or amperes per integer count
-    (PHUNIT × 10^-5 in CFG-1/2, where only integer phasors are scaled; the PHSCALE factor Y in
-    CFG-3, applied with phasor_angle_offsets (rad) to integer and float phasors alike).
+    (PHUNIT × 10^-5 in CFG-1/2, the PHSCALE factor Y in CFG-3), and integer phasors are rotated by
+    phasor_angle_offsets (rad, CFG-3 only: 0 in CFG-1/2). Float phasors are sent in volts/amperes
+    and are used as they are (the standard has CFG-3 set Y = 1 and the offset 0 for them).
     phasor_components (CFG-3 only, else None): "A", "B", "C", "positive", "negative", "zero", or
     None (not given / reserved). phasor_flags: CFG-3 data-modification flags (16 bits).
 
