@@ -1,0 +1,620 @@
+//! Bindings for the C37.118 codec: decoded frames and PMU values, the stream decoder, the batch
+//! decoder (GIL released) and the encoders. Configurations are in `c37118_config.rs`; docstrings
+//! live in `_core.pyi`.
+
+use numpy::{Complex64, PyArray1, PyArrayMethods};
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyComplex, PyDict, PyList, PyTuple};
+
+use super::c37118_config::{PyConfig, PyPmuConfig};
+use super::{enter, guard, InputError};
+use crate::c37118::batch::{decode_stream, PmuColumns};
+use crate::c37118::decoder::DEFAULT_TIME_BASE;
+use crate::c37118::{
+    command, encode, header_frame, Body, Config, Decoder, Frame, FrameType, Phasor, PmuSample,
+    Stat, Stats, Timestamp,
+};
+
+/// Call `f` with the bytes of a bytes object (no copy) or of any buffer of bytes (copied).
+fn with_bytes<R>(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    f: impl FnOnce(&[u8]) -> PyResult<R>,
+) -> PyResult<R> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return f(b.as_bytes());
+    }
+    let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
+        InputError::new_err(format!(
+            "{what} must be bytes, bytearray or memoryview, got {}",
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let owned = buf.to_vec(obj.py())?;
+    f(&owned)
+}
+
+/// A frame timestamp: epoch seconds (float) or exactly (SOC, fraction).
+fn timestamp(obj: &Bound<'_, PyAny>, time_base: u32) -> PyResult<Timestamp> {
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        let (soc, fraction): (i64, i64) = t.extract().map_err(|_| {
+            InputError::new_err("time as a tuple must be (SOC, fraction), two integers")
+        })?;
+        return guard(|| Timestamp::from_parts(soc, fraction, time_base));
+    }
+    let t: f64 = obj.extract().map_err(|_| {
+        InputError::new_err("time must be epoch seconds (a float) or (SOC, fraction)")
+    })?;
+    guard(|| Timestamp::from_seconds(t, time_base))
+}
+
+fn version_u8(version: i64) -> PyResult<u8> {
+    guard(|| {
+        let v = u8::try_from(version).unwrap_or(0);
+        crate::c37118::common::check_version(v).map(|_| v)
+    })
+}
+
+fn to_complex(obj: &Bound<'_, PyAny>) -> PyResult<Phasor> {
+    if let Ok(c) = obj.cast::<PyComplex>() {
+        return Ok(Phasor::new(c.real(), c.imag()));
+    }
+    if let Ok(x) = obj.extract::<f64>() {
+        return Ok(Phasor::new(x, 0.0));
+    }
+    let c = obj.call_method0("__complex__").map_err(|_| {
+        InputError::new_err(format!(
+            "a phasor must be a complex number, got {}",
+            obj.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    let c = c.cast::<PyComplex>()?;
+    Ok(Phasor::new(c.real(), c.imag()))
+}
+
+#[pyclass(module = "gridtap._core", name = "C37118PmuData", frozen)]
+pub struct PyPmuData {
+    idcode: u16,
+    stat: u16,
+    freq: f64,
+    rocof: f64,
+    phasors: Vec<Phasor>,
+    analogs: Vec<f64>,
+    digitals: Vec<u16>,
+}
+
+#[pymethods]
+impl PyPmuData {
+    #[new]
+    #[pyo3(signature = (phasors = None, freq = f64::NAN, rocof = f64::NAN, analogs = Vec::new(), digitals = Vec::new(), stat = 0, idcode = 0))]
+    fn new(
+        phasors: Option<Vec<Bound<'_, PyAny>>>,
+        freq: f64,
+        rocof: f64,
+        analogs: Vec<f64>,
+        digitals: Vec<i64>,
+        stat: i64,
+        idcode: i64,
+    ) -> PyResult<Self> {
+        let phasors = phasors
+            .unwrap_or_default()
+            .iter()
+            .map(to_complex)
+            .collect::<PyResult<Vec<_>>>()?;
+        let word = |v: i64, what: &str| {
+            u16::try_from(v)
+                .map_err(|_| InputError::new_err(format!("{what} must be in 0..65535, got {v}")))
+        };
+        let digitals = digitals
+            .into_iter()
+            .map(|d| word(d, "a digital word"))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyPmuData {
+            idcode: word(idcode, "idcode")?,
+            stat: word(stat, "stat")?,
+            freq,
+            rocof,
+            phasors,
+            analogs,
+            digitals,
+        })
+    }
+
+    #[getter]
+    fn idcode(&self) -> u16 {
+        self.idcode
+    }
+    #[getter]
+    fn stat(&self) -> u16 {
+        self.stat
+    }
+    #[getter]
+    fn freq(&self) -> f64 {
+        self.freq
+    }
+    #[getter]
+    fn rocof(&self) -> f64 {
+        self.rocof
+    }
+    #[getter]
+    fn phasors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.phasors
+                .iter()
+                .map(|p| PyComplex::from_doubles(py, p.re, p.im)),
+        )
+    }
+    #[getter]
+    fn analogs(&self) -> Vec<f64> {
+        self.analogs.clone()
+    }
+    #[getter]
+    fn digitals(&self) -> Vec<u16> {
+        self.digitals.clone()
+    }
+    #[getter]
+    fn data_error(&self) -> u8 {
+        Stat(self.stat).data_error()
+    }
+    #[getter]
+    fn sync_error(&self) -> bool {
+        Stat(self.stat).sync_error()
+    }
+    #[getter]
+    fn sorted_by_arrival(&self) -> bool {
+        Stat(self.stat).sorted_by_arrival()
+    }
+    #[getter]
+    fn trigger(&self) -> bool {
+        Stat(self.stat).trigger()
+    }
+    #[getter]
+    fn config_change(&self) -> bool {
+        Stat(self.stat).config_change()
+    }
+    #[getter]
+    fn data_modified(&self) -> bool {
+        Stat(self.stat).data_modified()
+    }
+    #[getter]
+    fn time_quality(&self) -> u8 {
+        Stat(self.stat).time_quality()
+    }
+    #[getter]
+    fn unlocked_time(&self) -> u8 {
+        Stat(self.stat).unlocked_time()
+    }
+    #[getter]
+    fn trigger_reason(&self) -> u8 {
+        Stat(self.stat).trigger_reason()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "C37118PmuData(idcode={}, stat={:#06x}, freq={:?}, rocof={:?}, phasors={}, analogs={:?}, digitals={:?})",
+            self.idcode,
+            self.stat,
+            self.freq,
+            self.rocof,
+            self.phasors.len(),
+            self.analogs,
+            self.digitals
+        )
+    }
+}
+
+#[pyclass(module = "gridtap._core", name = "C37118Frame", frozen)]
+pub struct PyFrame {
+    frame: Frame,
+}
+
+#[pymethods]
+impl PyFrame {
+    #[getter]
+    fn r#type(&self) -> &'static str {
+        self.frame.info.frame_type.name()
+    }
+    #[getter]
+    fn version(&self) -> u8 {
+        self.frame.info.version
+    }
+    #[getter]
+    fn idcode(&self) -> u16 {
+        self.frame.info.idcode
+    }
+    #[getter]
+    fn size(&self) -> u16 {
+        self.frame.info.size
+    }
+    #[getter]
+    fn soc(&self) -> u32 {
+        self.frame.info.timestamp.soc
+    }
+    #[getter]
+    fn fraction(&self) -> u32 {
+        self.frame.info.timestamp.fraction
+    }
+    #[getter]
+    fn time(&self) -> f64 {
+        self.frame.info.time()
+    }
+    #[getter]
+    fn time_quality(&self) -> u8 {
+        self.frame.info.timestamp.time_quality()
+    }
+    #[getter]
+    fn leap_pending(&self) -> bool {
+        self.frame.info.timestamp.leap_pending()
+    }
+    #[getter]
+    fn leap_occurred(&self) -> bool {
+        self.frame.info.timestamp.leap_occurred()
+    }
+    #[getter]
+    fn leap_delete(&self) -> bool {
+        self.frame.info.timestamp.leap_delete()
+    }
+    #[getter]
+    fn pmus(&self) -> Vec<PyPmuData> {
+        let Body::Data { config, values } = &self.frame.body else {
+            return Vec::new();
+        };
+        config
+            .pmus()
+            .iter()
+            .zip(config.layouts())
+            .zip(&values.pmus)
+            .map(|((p, lay), s)| PyPmuData {
+                idcode: p.idcode,
+                stat: s.stat,
+                freq: s.freq,
+                rocof: s.rocof,
+                phasors: values.phasors[lay.phasor_start..lay.phasor_start + p.phasors.len()]
+                    .to_vec(),
+                analogs: values.analogs[lay.analog_start..lay.analog_start + p.analogs.len()]
+                    .to_vec(),
+                digitals: values.digitals[lay.digital_start..lay.digital_start + p.digital_words()]
+                    .to_vec(),
+            })
+            .collect()
+    }
+    #[getter]
+    fn config(&self) -> Option<PyConfig> {
+        match &self.frame.body {
+            Body::Config(c) => Some(PyConfig { inner: c.clone() }),
+            _ => None,
+        }
+    }
+    #[getter]
+    fn command(&self) -> Option<u16> {
+        match &self.frame.body {
+            Body::Command { command, .. } => Some(*command),
+            _ => None,
+        }
+    }
+    #[getter]
+    fn extended<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        match &self.frame.body {
+            Body::Command { extended, .. } => PyBytes::new(py, extended),
+            _ => PyBytes::new(py, b""),
+        }
+    }
+    #[getter]
+    fn text(&self) -> Option<String> {
+        match &self.frame.body {
+            Body::Header(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let i = &self.frame.info;
+        format!(
+            "C37118Frame(type='{}', version={}, idcode={}, time={:?})",
+            i.frame_type.name(),
+            i.version,
+            i.idcode,
+            i.time()
+        )
+    }
+}
+
+fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in s.items() {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+#[pyclass(module = "gridtap._core", name = "C37118Decoder")]
+pub struct PyDecoder {
+    inner: Decoder,
+    frames: Vec<Frame>,
+}
+
+#[pymethods]
+impl PyDecoder {
+    #[new]
+    #[pyo3(signature = (config = None))]
+    fn new(config: Option<PyRef<'_, PyConfig>>) -> Self {
+        PyDecoder {
+            inner: Decoder::new(config.map(|c| c.inner.clone())),
+            frames: Vec::new(),
+        }
+    }
+
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let (inner, frames) = (&mut self.inner, &mut self.frames);
+        frames.clear();
+        with_bytes(data, "data", |bytes| {
+            guard(|| {
+                inner.feed(bytes, frames);
+                Ok(())
+            })
+        })?;
+        let list = PyList::empty(py);
+        for frame in frames.drain(..) {
+            list.append(Py::new(py, PyFrame { frame })?)?;
+        }
+        Ok(list)
+    }
+
+    fn use_config(&mut self, config: PyRef<'_, PyConfig>) {
+        self.inner.use_config(config.inner.clone());
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    #[getter]
+    fn config(&self) -> Option<PyConfig> {
+        self.inner.config().map(|c| PyConfig { inner: c.clone() })
+    }
+
+    #[getter]
+    fn configs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let mut ids: Vec<&u16> = self.inner.configs().keys().collect();
+        ids.sort();
+        for id in ids {
+            let c = PyConfig {
+                inner: self.inner.configs()[id].clone(),
+            };
+            d.set_item(*id, Py::new(py, c)?)?;
+        }
+        Ok(d)
+    }
+
+    #[getter]
+    fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+
+    #[getter]
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &self.inner.stats())
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.stats();
+        format!(
+            "C37118Decoder(data={}, configs={}, buffered={}, bytes_skipped={}, crc_errors={})",
+            s.data,
+            self.inner.configs().len(),
+            self.inner.buffered(),
+            s.bytes_skipped,
+            s.crc_errors
+        )
+    }
+}
+
+fn columns_dict<'py>(py: Python<'py>, c: PmuColumns) -> PyResult<Bound<'py, PyDict>> {
+    let n = c.time.len();
+    let d = PyDict::new(py);
+    d.set_item("time", PyArray1::from_vec(py, c.time))?;
+    d.set_item("freq", PyArray1::from_vec(py, c.freq))?;
+    d.set_item("rocof", PyArray1::from_vec(py, c.rocof))?;
+    d.set_item("stat", PyArray1::from_vec(py, c.stat))?;
+    let phasors: Vec<Complex64> = c
+        .phasors
+        .iter()
+        .map(|p| Complex64::new(p.re, p.im))
+        .collect();
+    d.set_item(
+        "phasors",
+        PyArray1::from_vec(py, phasors).reshape([n, c.n_phasors])?,
+    )?;
+    d.set_item(
+        "analogs",
+        PyArray1::from_vec(py, c.analogs).reshape([n, c.n_analogs])?,
+    )?;
+    d.set_item(
+        "digitals",
+        PyArray1::from_vec(py, c.digitals).reshape([n, c.n_digitals])?,
+    )?;
+    Ok(d)
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, config = None))]
+fn decode_c37118<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    config: Option<PyRef<'py, PyConfig>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let config = config.map(|c| c.inner.clone());
+    let batch = with_bytes(data, "data", |bytes| {
+        enter(py, || decode_stream(bytes, config))
+    })?;
+    let out = PyDict::new(py);
+    for c in batch.pmus {
+        let id = c.idcode;
+        out.set_item(id, columns_dict(py, c)?)?;
+    }
+    Ok(out)
+}
+
+fn flags(
+    ts: Timestamp,
+    time_quality: i64,
+    leap_pending: bool,
+    leap_occurred: bool,
+    leap_delete: bool,
+) -> PyResult<Timestamp> {
+    guard(|| {
+        let tq = u8::try_from(time_quality).unwrap_or(u8::MAX);
+        ts.with_flags(tq, leap_pending, leap_occurred, leap_delete)
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (config, time, *, r#type = "cfg2", version = 2, max_frame_size = 65535, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
+#[allow(clippy::too_many_arguments)]
+fn encode_c37118_config<'py>(
+    py: Python<'py>,
+    config: PyRef<'py, PyConfig>,
+    time: &Bound<'py, PyAny>,
+    r#type: &str,
+    version: i64,
+    max_frame_size: i64,
+    time_quality: i64,
+    leap_pending: bool,
+    leap_occurred: bool,
+    leap_delete: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let cfg: &Config = &config.inner;
+    let ts = timestamp(time, cfg.time_base())?;
+    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
+    let version = version_u8(version)?;
+    let mut out = Vec::new();
+    guard(|| {
+        let t = FrameType::parse(r#type)?;
+        let max = usize::try_from(max_frame_size).unwrap_or(0);
+        encode::config_frames(&mut out, cfg, t, version, ts, max)
+    })?;
+    Ok(PyBytes::new(py, &out))
+}
+
+#[pyfunction]
+#[pyo3(signature = (config, time, pmus, *, version = 2, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
+#[allow(clippy::too_many_arguments)]
+fn encode_c37118_data<'py>(
+    py: Python<'py>,
+    config: PyRef<'py, PyConfig>,
+    time: &Bound<'py, PyAny>,
+    pmus: Vec<PyRef<'py, PyPmuData>>,
+    version: i64,
+    time_quality: i64,
+    leap_pending: bool,
+    leap_occurred: bool,
+    leap_delete: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let cfg: &Config = &config.inner;
+    let ts = timestamp(time, cfg.time_base())?;
+    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
+    let version = version_u8(version)?;
+    let samples: Vec<PmuSample> = pmus
+        .iter()
+        .map(|p| PmuSample {
+            stat: p.stat,
+            freq: p.freq,
+            rocof: p.rocof,
+            phasors: &p.phasors,
+            analogs: &p.analogs,
+            digitals: &p.digitals,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(cfg.data_frame_size());
+    guard(|| encode::data_frame(&mut out, cfg, version, ts, &samples))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+fn idcode_u16(idcode: i64) -> PyResult<u16> {
+    match u16::try_from(idcode) {
+        Ok(v) if (1..=65534).contains(&v) => Ok(v),
+        _ => Err(InputError::new_err(format!(
+            "idcode must be in 1..65534, got {idcode}"
+        ))),
+    }
+}
+
+fn time_base_u32(time_base: i64) -> PyResult<u32> {
+    let tb = u32::try_from(time_base).unwrap_or(0);
+    guard(|| crate::c37118::common::check_time_base(tb).map(|_| tb))
+}
+
+#[pyfunction]
+#[pyo3(signature = (idcode, command, time, *, version = 2, extended = None, time_base = DEFAULT_TIME_BASE as i64))]
+fn encode_c37118_command<'py>(
+    py: Python<'py>,
+    idcode: i64,
+    command: i64,
+    time: &Bound<'py, PyAny>,
+    version: i64,
+    extended: Option<Vec<u8>>,
+    time_base: i64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let idcode = idcode_u16(idcode)?;
+    let cmd = u16::try_from(command)
+        .map_err(|_| InputError::new_err(format!("command must be in 0..65535, got {command}")))?;
+    let ts = timestamp(time, time_base_u32(time_base)?)?;
+    let version = version_u8(version)?;
+    let mut out = Vec::new();
+    guard(|| {
+        command::encode(
+            &mut out,
+            version,
+            idcode,
+            ts,
+            cmd,
+            &extended.unwrap_or_default(),
+        )
+    })?;
+    Ok(PyBytes::new(py, &out))
+}
+
+#[pyfunction]
+#[pyo3(signature = (idcode, text, time, *, version = 2, time_base = DEFAULT_TIME_BASE as i64))]
+fn encode_c37118_header<'py>(
+    py: Python<'py>,
+    idcode: i64,
+    text: &str,
+    time: &Bound<'py, PyAny>,
+    version: i64,
+    time_base: i64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let idcode = idcode_u16(idcode)?;
+    let ts = timestamp(time, time_base_u32(time_base)?)?;
+    let version = version_u8(version)?;
+    let mut out = Vec::new();
+    guard(|| header_frame::encode(&mut out, version, idcode, ts, text.as_bytes()))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyPmuConfig>()?;
+    m.add_class::<PyConfig>()?;
+    m.add_class::<PyPmuData>()?;
+    m.add_class::<PyFrame>()?;
+    m.add_class::<PyDecoder>()?;
+    m.add_function(wrap_pyfunction!(decode_c37118, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_c37118_config, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_c37118_data, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_c37118_command, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_c37118_header, m)?)?;
+    Ok(())
+}
