@@ -670,11 +670,24 @@ def encode_c37118_command(
     version: int = 2,
     extended: bytes = b"",
     time_base: int = 1_000_000,
+    time_quality: int = 0,
+    leap_pending: bool = False,
+    leap_occurred: bool = False,
+    leap_delete: bool = False,
 ) -> bytes:
     """A command frame (CMD 1 off, 2 on, 3 header, 4 CFG-1, 5 CFG-2, 6 CFG-3, 8 extended)."""
 
 def encode_c37118_header(
-    idcode: int, text: str, time: C37118Time, *, version: int = 2, time_base: int = 1_000_000
+    idcode: int,
+    text: str,
+    time: C37118Time,
+    *,
+    version: int = 2,
+    time_base: int = 1_000_000,
+    time_quality: int = 0,
+    leap_pending: bool = False,
+    leap_occurred: bool = False,
+    leap_delete: bool = False,
 ) -> bytes:
     """A header frame carrying `text` (UTF-8)."""
 

@@ -558,7 +558,8 @@ fn time_base_u32(time_base: i64) -> PyResult<u32> {
 }
 
 #[pyfunction]
-#[pyo3(signature = (idcode, command, time, *, version = 2, extended = None, time_base = DEFAULT_TIME_BASE as i64))]
+#[pyo3(signature = (idcode, command, time, *, version = 2, extended = None, time_base = DEFAULT_TIME_BASE as i64, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
+#[allow(clippy::too_many_arguments)]
 fn encode_c37118_command<'py>(
     py: Python<'py>,
     idcode: i64,
@@ -567,11 +568,16 @@ fn encode_c37118_command<'py>(
     version: i64,
     extended: Option<Vec<u8>>,
     time_base: i64,
+    time_quality: i64,
+    leap_pending: bool,
+    leap_occurred: bool,
+    leap_delete: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let idcode = idcode_u16(idcode)?;
     let cmd = u16::try_from(command)
         .map_err(|_| InputError::new_err(format!("command must be in 0..65535, got {command}")))?;
     let ts = timestamp(time, time_base_u32(time_base)?)?;
+    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
     let version = version_u8(version)?;
     let mut out = Vec::new();
     guard(|| {
@@ -588,7 +594,8 @@ fn encode_c37118_command<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (idcode, text, time, *, version = 2, time_base = DEFAULT_TIME_BASE as i64))]
+#[pyo3(signature = (idcode, text, time, *, version = 2, time_base = DEFAULT_TIME_BASE as i64, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
+#[allow(clippy::too_many_arguments)]
 fn encode_c37118_header<'py>(
     py: Python<'py>,
     idcode: i64,
@@ -596,9 +603,14 @@ fn encode_c37118_header<'py>(
     time: &Bound<'py, PyAny>,
     version: i64,
     time_base: i64,
+    time_quality: i64,
+    leap_pending: bool,
+    leap_occurred: bool,
+    leap_delete: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let idcode = idcode_u16(idcode)?;
     let ts = timestamp(time, time_base_u32(time_base)?)?;
+    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
     let version = version_u8(version)?;
     let mut out = Vec::new();
     guard(|| header_frame::encode(&mut out, version, idcode, ts, text.as_bytes()))?;

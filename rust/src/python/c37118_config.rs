@@ -285,8 +285,9 @@ impl PyPmuConfig {
         self.inner.analogs.iter().map(|a| a.name.clone()).collect()
     }
     #[getter]
-    fn analog_kinds(&self) -> Vec<u8> {
-        self.inner.analogs.iter().map(|a| a.kind).collect()
+    fn analog_kinds(&self) -> Vec<u32> {
+        // u32, not u8: pyo3 turns a Vec<u8> into bytes, not a list
+        self.inner.analogs.iter().map(|a| a.kind as u32).collect()
     }
     #[getter]
     fn analog_scales(&self) -> Vec<f64> {
