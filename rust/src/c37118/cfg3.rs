@@ -46,8 +46,9 @@ pub fn parse(body: &[u8], idcode: u16) -> Result<Config> {
         let nph = c.u16()? as usize;
         let nan = c.u16()? as usize;
         let ndg = c.u16()? as usize;
-        // names take at least a byte each, scales 12/8/4 bytes: refuse counts the bytes cannot hold
-        if c.remaining() < (nph + nan + 16 * ndg) + 12 * nph + 8 * nan + 4 * ndg + 29 {
+        // names take at least a byte each, scales 12/8/4 bytes, then 25 fixed bytes and DATA_RATE:
+        // refuse counts the bytes cannot hold before allocating for them
+        if c.remaining() < (nph + nan + 16 * ndg) + 12 * nph + 8 * nan + 4 * ndg + 27 {
             return Err(Error::Input(format!(
                 "CFG-3 frame: PMU {pmu_id} claims {nph} phasors, {nan} analogs, {ndg} digital words; the frame is too short"
             )));
@@ -231,6 +232,23 @@ mod tests {
             back.pmus()[0].phasors[1].component,
             Some(Component::Positive)
         );
+    }
+
+    #[test]
+    fn the_smallest_configurations_parse() {
+        // no slack anywhere: empty names, one phasor or none
+        for nph in 0..2 {
+            let mut p = pmu(0, nph, 0, 0);
+            p.station.clear();
+            for ph in &mut p.phasors {
+                ph.name.clear();
+                ph.scale = 1.0;
+            }
+            let cfg = Config::new(1, 1_000_000, 30, vec![p]).unwrap();
+            let mut body = Vec::new();
+            write(&mut body, &cfg).unwrap();
+            assert_eq!(parse(&body, 1).unwrap(), cfg);
+        }
     }
 
     #[test]
