@@ -46,7 +46,7 @@ def test_every_stubbed_name_and_member_exists_in_the_compiled_module():
             assert callable(getattr(_core, node.name)), node.name
             assert node.name in gridtap.__all__
             checked += 1
-    assert checked > 80
+    assert checked >= 80  # the section was found and parsed
 
 
 def test_stubbed_keyword_arguments_are_accepted():
