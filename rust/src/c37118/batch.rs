@@ -28,13 +28,23 @@ pub struct PmuColumns {
 }
 
 impl PmuColumns {
-    fn new(idcode: u16, n_phasors: usize, n_analogs: usize, n_digitals: usize) -> Self {
+    fn with_rows(
+        idcode: u16,
+        (n_phasors, n_analogs, n_digitals): (usize, usize, usize),
+        rows: usize,
+    ) -> Self {
         PmuColumns {
             idcode,
             n_phasors,
             n_analogs,
             n_digitals,
-            ..Default::default()
+            time: Vec::with_capacity(rows),
+            freq: Vec::with_capacity(rows),
+            rocof: Vec::with_capacity(rows),
+            stat: Vec::with_capacity(rows),
+            phasors: Vec::with_capacity(rows * n_phasors),
+            analogs: Vec::with_capacity(rows * n_analogs),
+            digitals: Vec::with_capacity(rows * n_digitals),
         }
     }
 }
@@ -52,12 +62,15 @@ fn map_columns(
     cfg: &Config,
     cols: &mut Vec<PmuColumns>,
     index: &mut HashMap<u16, usize>,
+    bytes_left: usize,
 ) -> Result<Vec<usize>> {
     let mut map = Vec::with_capacity(cfg.pmus().len());
+    // at most this many more data frames: reserving for them spares the copies of growing columns
+    let rows = bytes_left / cfg.data_frame_size().max(1);
     for p in cfg.pmus() {
         let shape = (p.phasors.len(), p.analogs.len(), p.digital_words());
         let i = *index.entry(p.idcode).or_insert_with(|| {
-            cols.push(PmuColumns::new(p.idcode, shape.0, shape.1, shape.2));
+            cols.push(PmuColumns::with_rows(p.idcode, shape, rows));
             cols.len() - 1
         });
         let c = &cols[i];
@@ -94,6 +107,7 @@ pub fn decode_stream(data: &[u8], config: Option<Arc<Config>>) -> Result<Batch> 
         if error.is_some() {
             return;
         }
+        let bytes_left = data.len() - (raw.bytes.as_ptr() as usize - data.as_ptr() as usize);
         let Handled::Data {
             info,
             config,
@@ -106,7 +120,7 @@ pub fn decode_stream(data: &[u8], config: Option<Arc<Config>>) -> Result<Batch> 
             .as_ref()
             .is_some_and(|(c, _)| Arc::ptr_eq(c, &config))
         {
-            match map_columns(&config, &mut cols, &mut index) {
+            match map_columns(&config, &mut cols, &mut index, bytes_left) {
                 Ok(map) => current = Some((config.clone(), map)),
                 Err(e) => {
                     error = Some(e);

@@ -422,6 +422,19 @@ impl PyDecoder {
     }
 }
 
+/// The phasors as numpy's complex128 elements, without a copy: both are two f64, re then im.
+fn phasors_as_complex(v: Vec<Phasor>) -> Vec<Complex64> {
+    const _: () = assert!(
+        std::mem::size_of::<Phasor>() == std::mem::size_of::<Complex64>()
+            && std::mem::align_of::<Phasor>() == std::mem::align_of::<Complex64>()
+    );
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+    // Safety: Phasor and num_complex::Complex<f64> are both #[repr(C)] { re: f64, im: f64 } (same
+    // size and alignment, checked above), so the allocation is valid for either element type.
+    unsafe { Vec::from_raw_parts(ptr as *mut Complex64, len, cap) }
+}
+
 fn columns_dict<'py>(py: Python<'py>, c: PmuColumns) -> PyResult<Bound<'py, PyDict>> {
     let n = c.time.len();
     let d = PyDict::new(py);
@@ -429,11 +442,7 @@ fn columns_dict<'py>(py: Python<'py>, c: PmuColumns) -> PyResult<Bound<'py, PyDi
     d.set_item("freq", PyArray1::from_vec(py, c.freq))?;
     d.set_item("rocof", PyArray1::from_vec(py, c.rocof))?;
     d.set_item("stat", PyArray1::from_vec(py, c.stat))?;
-    let phasors: Vec<Complex64> = c
-        .phasors
-        .iter()
-        .map(|p| Complex64::new(p.re, p.im))
-        .collect();
+    let phasors = phasors_as_complex(c.phasors);
     d.set_item(
         "phasors",
         PyArray1::from_vec(py, phasors).reshape([n, c.n_phasors])?,
