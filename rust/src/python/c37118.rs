@@ -1,23 +1,19 @@
-//! Bindings for the C37.118 codec: decoded frames and PMU values, the stream decoder, the batch
-//! decoder (GIL released) and the encoders. Configurations are in `c37118_config.rs`; docstrings
-//! live in `_core.pyi`.
+//! Bindings for the C37.118 decoder: decoded frames and PMU values, the stream decoder and the batch
+//! decoder (GIL released). Configurations are in `c37118_config.rs`, the encoders in
+//! `c37118_encode.rs`; docstrings live in `_core.pyi`.
 
 use numpy::{Complex64, PyArray1, PyArrayMethods};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyComplex, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyComplex, PyDict, PyList};
 
 use super::c37118_config::{PyConfig, PyPmuConfig};
 use super::{enter, guard, InputError};
 use crate::c37118::batch::{decode_stream, PmuColumns};
-use crate::c37118::decoder::DEFAULT_TIME_BASE;
-use crate::c37118::{
-    command, encode, header_frame, Body, Config, Decoder, Frame, FrameType, Phasor, PmuSample,
-    Stat, Stats, Timestamp,
-};
+use crate::c37118::{Body, Decoder, Frame, Phasor, Stat, Stats};
 
 /// Call `f` with the bytes of a bytes object (no copy) or of any buffer of bytes (copied).
-fn with_bytes<R>(
+pub(crate) fn with_bytes<R>(
     obj: &Bound<'_, PyAny>,
     what: &str,
     f: impl FnOnce(&[u8]) -> PyResult<R>,
@@ -36,27 +32,6 @@ fn with_bytes<R>(
     })?;
     let owned = buf.to_vec(obj.py())?;
     f(&owned)
-}
-
-/// A frame timestamp: epoch seconds (float) or exactly (SOC, fraction).
-fn timestamp(obj: &Bound<'_, PyAny>, time_base: u32) -> PyResult<Timestamp> {
-    if let Ok(t) = obj.cast::<PyTuple>() {
-        let (soc, fraction): (i64, i64) = t.extract().map_err(|_| {
-            InputError::new_err("time as a tuple must be (SOC, fraction), two integers")
-        })?;
-        return guard(|| Timestamp::from_parts(soc, fraction, time_base));
-    }
-    let t: f64 = obj.extract().map_err(|_| {
-        InputError::new_err("time must be epoch seconds (a float) or (SOC, fraction)")
-    })?;
-    guard(|| Timestamp::from_seconds(t, time_base))
-}
-
-fn version_u8(version: i64) -> PyResult<u8> {
-    guard(|| {
-        let v = u8::try_from(version).unwrap_or(0);
-        crate::c37118::common::check_version(v).map(|_| v)
-    })
 }
 
 fn to_complex(obj: &Bound<'_, PyAny>) -> PyResult<Phasor> {
@@ -81,13 +56,13 @@ fn to_complex(obj: &Bound<'_, PyAny>) -> PyResult<Phasor> {
 
 #[pyclass(module = "gridtap._core", name = "C37118PmuData", frozen)]
 pub struct PyPmuData {
-    idcode: u16,
-    stat: u16,
-    freq: f64,
-    rocof: f64,
-    phasors: Vec<Phasor>,
-    analogs: Vec<f64>,
-    digitals: Vec<u16>,
+    pub(crate) idcode: u16,
+    pub(crate) stat: u16,
+    pub(crate) freq: f64,
+    pub(crate) rocof: f64,
+    pub(crate) phasors: Vec<Phasor>,
+    pub(crate) analogs: Vec<f64>,
+    pub(crate) digitals: Vec<u16>,
 }
 
 #[pymethods]
@@ -477,155 +452,6 @@ fn decode_c37118<'py>(
     Ok(out)
 }
 
-fn flags(
-    ts: Timestamp,
-    time_quality: i64,
-    leap_pending: bool,
-    leap_occurred: bool,
-    leap_delete: bool,
-) -> PyResult<Timestamp> {
-    guard(|| {
-        let tq = u8::try_from(time_quality).unwrap_or(u8::MAX);
-        ts.with_flags(tq, leap_pending, leap_occurred, leap_delete)
-    })
-}
-
-#[pyfunction]
-#[pyo3(signature = (config, time, *, r#type = "cfg2", version = 2, max_frame_size = 65535, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
-#[allow(clippy::too_many_arguments)]
-fn encode_c37118_config<'py>(
-    py: Python<'py>,
-    config: PyRef<'py, PyConfig>,
-    time: &Bound<'py, PyAny>,
-    r#type: &str,
-    version: i64,
-    max_frame_size: i64,
-    time_quality: i64,
-    leap_pending: bool,
-    leap_occurred: bool,
-    leap_delete: bool,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let cfg: &Config = &config.inner;
-    let ts = timestamp(time, cfg.time_base())?;
-    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
-    let version = version_u8(version)?;
-    let mut out = Vec::new();
-    guard(|| {
-        let t = FrameType::parse(r#type)?;
-        let max = usize::try_from(max_frame_size).unwrap_or(0);
-        encode::config_frames(&mut out, cfg, t, version, ts, max)
-    })?;
-    Ok(PyBytes::new(py, &out))
-}
-
-#[pyfunction]
-#[pyo3(signature = (config, time, pmus, *, version = 2, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
-#[allow(clippy::too_many_arguments)]
-fn encode_c37118_data<'py>(
-    py: Python<'py>,
-    config: PyRef<'py, PyConfig>,
-    time: &Bound<'py, PyAny>,
-    pmus: Vec<PyRef<'py, PyPmuData>>,
-    version: i64,
-    time_quality: i64,
-    leap_pending: bool,
-    leap_occurred: bool,
-    leap_delete: bool,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let cfg: &Config = &config.inner;
-    let ts = timestamp(time, cfg.time_base())?;
-    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
-    let version = version_u8(version)?;
-    let samples: Vec<PmuSample> = pmus
-        .iter()
-        .map(|p| PmuSample {
-            stat: p.stat,
-            freq: p.freq,
-            rocof: p.rocof,
-            phasors: &p.phasors,
-            analogs: &p.analogs,
-            digitals: &p.digitals,
-        })
-        .collect();
-    let mut out = Vec::with_capacity(cfg.data_frame_size());
-    guard(|| encode::data_frame(&mut out, cfg, version, ts, &samples))?;
-    Ok(PyBytes::new(py, &out))
-}
-
-fn idcode_u16(idcode: i64) -> PyResult<u16> {
-    match u16::try_from(idcode) {
-        Ok(v) if (1..=65534).contains(&v) => Ok(v),
-        _ => Err(InputError::new_err(format!(
-            "idcode must be in 1..65534, got {idcode}"
-        ))),
-    }
-}
-
-fn time_base_u32(time_base: i64) -> PyResult<u32> {
-    let tb = u32::try_from(time_base).unwrap_or(0);
-    guard(|| crate::c37118::common::check_time_base(tb).map(|_| tb))
-}
-
-#[pyfunction]
-#[pyo3(signature = (idcode, command, time, *, version = 2, extended = None, time_base = DEFAULT_TIME_BASE as i64, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
-#[allow(clippy::too_many_arguments)]
-fn encode_c37118_command<'py>(
-    py: Python<'py>,
-    idcode: i64,
-    command: i64,
-    time: &Bound<'py, PyAny>,
-    version: i64,
-    extended: Option<Vec<u8>>,
-    time_base: i64,
-    time_quality: i64,
-    leap_pending: bool,
-    leap_occurred: bool,
-    leap_delete: bool,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let idcode = idcode_u16(idcode)?;
-    let cmd = u16::try_from(command)
-        .map_err(|_| InputError::new_err(format!("command must be in 0..65535, got {command}")))?;
-    let ts = timestamp(time, time_base_u32(time_base)?)?;
-    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
-    let version = version_u8(version)?;
-    let mut out = Vec::new();
-    guard(|| {
-        command::encode(
-            &mut out,
-            version,
-            idcode,
-            ts,
-            cmd,
-            &extended.unwrap_or_default(),
-        )
-    })?;
-    Ok(PyBytes::new(py, &out))
-}
-
-#[pyfunction]
-#[pyo3(signature = (idcode, text, time, *, version = 2, time_base = DEFAULT_TIME_BASE as i64, time_quality = 0, leap_pending = false, leap_occurred = false, leap_delete = false))]
-#[allow(clippy::too_many_arguments)]
-fn encode_c37118_header<'py>(
-    py: Python<'py>,
-    idcode: i64,
-    text: &str,
-    time: &Bound<'py, PyAny>,
-    version: i64,
-    time_base: i64,
-    time_quality: i64,
-    leap_pending: bool,
-    leap_occurred: bool,
-    leap_delete: bool,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let idcode = idcode_u16(idcode)?;
-    let ts = timestamp(time, time_base_u32(time_base)?)?;
-    let ts = flags(ts, time_quality, leap_pending, leap_occurred, leap_delete)?;
-    let version = version_u8(version)?;
-    let mut out = Vec::new();
-    guard(|| header_frame::encode(&mut out, version, idcode, ts, text.as_bytes()))?;
-    Ok(PyBytes::new(py, &out))
-}
-
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPmuConfig>()?;
     m.add_class::<PyConfig>()?;
@@ -633,9 +459,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFrame>()?;
     m.add_class::<PyDecoder>()?;
     m.add_function(wrap_pyfunction!(decode_c37118, m)?)?;
-    m.add_function(wrap_pyfunction!(encode_c37118_config, m)?)?;
-    m.add_function(wrap_pyfunction!(encode_c37118_data, m)?)?;
-    m.add_function(wrap_pyfunction!(encode_c37118_command, m)?)?;
-    m.add_function(wrap_pyfunction!(encode_c37118_header, m)?)?;
+    super::c37118_encode::register(m)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 
 mod c37118;
 mod c37118_config;
+mod c37118_encode;
 mod decode;
 mod pipeline;
 mod signal;
