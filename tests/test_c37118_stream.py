@@ -23,6 +23,8 @@ from c37118_frames import (
     frame,
 )
 from gridtap import C37118Decoder, InputError, decode_c37118
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SOC = 1_700_000_000
 NAN32 = struct.unpack(">f", b"\x7f\xc0\x00\x00")[0]
@@ -310,3 +312,49 @@ def test_batch_refuses_a_pmu_whose_channel_count_changes():
     short = frame(DATA, 2, 9, SOC, 0, short[14:16] + short[20:-2])  # one phasor fewer for PMU 101
     with pytest.raises(InputError, match="PMU 101"):
         decode_c37118(cfg_a + pdc_data(0) + cfg_b + short)
+
+
+# ---- hostile input ----
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600), st.integers(1, 64))
+def test_arbitrary_bytes_never_raise(data, chunk):
+    d = C37118Decoder()
+    for i in range(0, len(data), chunk):
+        d.feed(data[i : i + chunk])
+    decode_c37118(data)
+    s = d.stats
+    assert s["bytes"] == len(data)
+    assert s["bytes_skipped"] + d.buffered <= len(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_frames_with_a_valid_crc_are_counted_not_fatal(data):
+    # a frame whose contents disagree with themselves but whose CHK is right: the worst case
+    body_frames = [
+        frame(CFG2, 2, 9, SOC, 0, cfg2_body(pdc_pmus(), data_rate=50)),
+        cfg3_frames(
+            cfg3_body([Pmu(idcode=55, phasors=[("V", 0, 0)], phscale=[(0, 1, 1.0, 0.0)])]), 55, SOC, 0
+        ),
+        pdc_data(0),
+        frame(COMMAND, 2, 9, SOC, 0, struct.pack(">H", 8) + b"xy"),
+    ]
+    raw = bytearray(data.draw(st.sampled_from(body_frames)))
+    for _ in range(data.draw(st.integers(1, 6))):
+        i = data.draw(st.integers(14, len(raw) - 3))
+        raw[i] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):  # truncate or pad the body, fixing FRAMESIZE
+        cut = data.draw(st.integers(16, len(raw) + 8))
+        raw = (raw[:-2] + bytes(8))[: cut - 2] + b"\0\0"
+        raw[2:4] = struct.pack(">H", len(raw))
+    raw[-2:] = struct.pack(">H", crc_ccitt(bytes(raw[:-2])))
+    d = C37118Decoder()
+    prefix = frame(CFG2, 2, 9, SOC, 0, cfg2_body(pdc_pmus(), data_rate=50))
+    d.feed(prefix + bytes(raw) + pdc_data(1))
+    assert d.stats["bytes_skipped"] == 0  # the frame was taken whole, good or malformed
+    try:
+        decode_c37118(prefix + bytes(raw) + pdc_data(1))
+    except InputError as e:  # the one refusal: a PMU whose channel counts change mid-recording
+        assert "changes from" in str(e)
