@@ -9,7 +9,23 @@ from __future__ import annotations
 import collections.abc as _abc
 
 from gridtap import profiles
-from gridtap._core import ChannelValues, MeterPipeline, decode, decode_values, encode_value
+from gridtap._core import (
+    C37118Config,
+    C37118Decoder,
+    C37118Frame,
+    C37118PmuConfig,
+    C37118PmuData,
+    ChannelValues,
+    MeterPipeline,
+    decode,
+    decode_c37118,
+    decode_values,
+    encode_c37118_command,
+    encode_c37118_config,
+    encode_c37118_data,
+    encode_c37118_header,
+    encode_value,
+)
 from gridtap.channels import CHANNELS, ChannelSpec, channel_spec
 from gridtap.control import EdgeCycle, PeakShaving, PhaseZeroExport, RampLimiter
 from gridtap.dal import Dal, Quality, Reading, Snapshot, Subscription
@@ -55,6 +71,11 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "CHANNELS",
+    "C37118Config",
+    "C37118Decoder",
+    "C37118Frame",
+    "C37118PmuConfig",
+    "C37118PmuData",
     "ChannelError",
     "ChannelSpec",
     "ChannelValues",
@@ -86,7 +107,12 @@ __all__ = [
     "__version__",
     "channel_spec",
     "decode",
+    "decode_c37118",
     "decode_values",
+    "encode_c37118_command",
+    "encode_c37118_config",
+    "encode_c37118_data",
+    "encode_c37118_header",
     "encode_value",
     "profiles",
     "sim",

@@ -1,6 +1,6 @@
 """Type stubs and documentation of the compiled core (`gridtap._core`)."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -316,3 +316,398 @@ class CounterTracker:
     def modulus(self) -> float | None: ...
 
 # ---- signal-processing kernels: end ----
+
+# ---- IEEE C37.118.2 synchrophasor codec (PMU streams): begin ----
+
+C37118Time = float | tuple[int, int]
+"""A frame's timestamp for the encoders: epoch seconds as a float (SOC and the fraction rounded to
+TIME_BASE), or exactly (SOC, fraction) with 0 <= fraction < TIME_BASE."""
+
+class C37118PmuConfig:
+    """One PMU block of a configuration frame (CFG-1, CFG-2 or CFG-3): what the PMU's block in a data
+    frame holds and how to scale it.
+
+    format is the FORMAT word: bit 3 FREQ/DFREQ float, bit 2 analogs float, bit 1 phasors float,
+    bit 0 phasors polar (0x0000 = all 16-bit integer, rectangular).
+
+    Phasors: phasor_units are "V" or "A"; phasor_scales are volts or amperes per integer count
+    (PHUNIT × 10^-5 in CFG-1/2, the PHSCALE factor Y in CFG-3), and integer phasors are rotated by
+    phasor_angle_offsets (rad, CFG-3 only: 0 in CFG-1/2). Float phasors are sent in volts/amperes
+    and are used as they are (the standard has CFG-3 set Y = 1 and the offset 0 for them).
+    phasor_components (CFG-3 only, else None): "A", "B", "C", "positive", "negative", "zero", or
+    None (not given / reserved). phasor_flags: CFG-3 data-modification flags (16 bits).
+
+    Analogs are delivered as transmitted; their scaling is here for the caller: analog_kinds (CFG-1/2
+    ANUNIT top byte: 0 point-on-wave, 1 RMS, 2 peak), analog_scales (CFG-1/2: the signed 24-bit
+    user scale; CFG-3: ANSCALE factor M) and analog_offsets (CFG-3: ANSCALE offset B; else 0).
+
+    Digitals: 16 digital_names per status word (bit 0 first), digital_masks one (normal status,
+    valid inputs) pair per word.
+
+    CFG-3 only (ignored by CFG-1/2): g_pmu_id (16 bytes), latitude/longitude (degrees) and
+    elevation (m) (inf = unspecified), service_class ("M" or "P"), window and group_delay (µs).
+
+    Raises InputError (naming the station and the field) for lengths that do not match the names,
+    unknown units or components, fnom other than 50/60, names that do not fit their field.
+    """
+
+    def __init__(
+        self,
+        station: str,
+        idcode: int,
+        format: int = 0,
+        *,
+        phasor_names: Sequence[str] = (),
+        phasor_units: Sequence[str] | None = None,
+        phasor_scales: Sequence[float] | None = None,
+        phasor_components: Sequence[str | None] | None = None,
+        phasor_angle_offsets: Sequence[float] | None = None,
+        phasor_flags: Sequence[int] | None = None,
+        analog_names: Sequence[str] = (),
+        analog_kinds: Sequence[int] | None = None,
+        analog_scales: Sequence[float] | None = None,
+        analog_offsets: Sequence[float] | None = None,
+        digital_names: Sequence[str] = (),
+        digital_masks: Sequence[tuple[int, int]] | None = None,
+        fnom: int = 50,
+        cfgcnt: int = 0,
+        g_pmu_id: bytes = bytes(16),
+        latitude: float = float("inf"),
+        longitude: float = float("inf"),
+        elevation: float = float("inf"),
+        service_class: str = "M",
+        window: int = 0,
+        group_delay: int = 0,
+    ) -> None:
+        """Defaults: units "V", scales 1.0, components None, offsets 0.0, flags 0, analog kinds 1
+        (RMS), digital masks (0, 0xFFFF)."""
+    @property
+    def station(self) -> str: ...
+    @property
+    def idcode(self) -> int: ...
+    @property
+    def format(self) -> int: ...
+    @property
+    def freq_float(self) -> bool:
+        """FORMAT bit 3: FREQ/DFREQ are f32 (absolute Hz, Hz/s), else i16 (mHz from fnom, Hz/s × 100)."""
+    @property
+    def analogs_float(self) -> bool: ...
+    @property
+    def phasors_float(self) -> bool: ...
+    @property
+    def polar(self) -> bool: ...
+    @property
+    def phasor_names(self) -> list[str]: ...
+    @property
+    def phasor_units(self) -> list[str]:
+        """ "V" (voltage) or "A" (current) per phasor."""
+    @property
+    def phasor_scales(self) -> list[float]: ...
+    @property
+    def phasor_components(self) -> list[str | None]: ...
+    @property
+    def phasor_angle_offsets(self) -> list[float]: ...
+    @property
+    def phasor_flags(self) -> list[int]: ...
+    @property
+    def analog_names(self) -> list[str]: ...
+    @property
+    def analog_kinds(self) -> list[int]: ...
+    @property
+    def analog_scales(self) -> list[float]: ...
+    @property
+    def analog_offsets(self) -> list[float]: ...
+    @property
+    def digital_names(self) -> list[str]: ...
+    @property
+    def digital_masks(self) -> list[tuple[int, int]]: ...
+    @property
+    def digital_words(self) -> int:
+        """DGNMR: the number of 16-bit digital status words."""
+    @property
+    def fnom(self) -> int:
+        """Nominal frequency, 50 or 60 (Hz)."""
+    @property
+    def cfgcnt(self) -> int: ...
+    @property
+    def g_pmu_id(self) -> bytes: ...
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+    @property
+    def elevation(self) -> float: ...
+    @property
+    def service_class(self) -> str: ...
+    @property
+    def window(self) -> int: ...
+    @property
+    def group_delay(self) -> int: ...
+    @property
+    def data_size(self) -> int:
+        """Bytes of this PMU's block in a data frame."""
+
+class C37118Config:
+    """A stream's configuration: its IDCODE, TIME_BASE, DATA_RATE and PMU blocks in data-frame
+    order. From a decoded CFG-1/2/3 frame, or built to encode one (a simulator, tests).
+
+    data_rate > 0: frames per second; < 0: seconds per frame (frame_rate gives frames/s either way).
+    Raises InputError for an IDCODE outside 1..65534, TIME_BASE outside 1..2^24-1, data_rate 0, no
+    PMUs, or a data frame that would exceed 65535 bytes."""
+
+    def __init__(
+        self,
+        idcode: int,
+        pmus: Sequence[C37118PmuConfig],
+        *,
+        time_base: int = 1_000_000,
+        data_rate: int = 50,
+    ) -> None: ...
+    @property
+    def idcode(self) -> int: ...
+    @property
+    def pmus(self) -> list[C37118PmuConfig]: ...
+    @property
+    def time_base(self) -> int: ...
+    @property
+    def data_rate(self) -> int: ...
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second (DATA_RATE, or 1/|DATA_RATE| when negative)."""
+    @property
+    def data_frame_size(self) -> int:
+        """FRAMESIZE of this stream's data frames (header, PMU blocks and CHK)."""
+
+class C37118PmuData:
+    """One PMU's block of a data frame, decoded: values in engineering units, NaN where the PMU sent
+    absent data (0x8000 in an integer field, NaN in a float one), never a number in their place.
+
+    freq is absolute (Hz) in every FORMAT (an integer FREQ is fnom + mHz/1000); rocof is Hz/s
+    (an integer DFREQ is divided by 100). phasors are complex volts/amperes after the PHUNIT or
+    PHSCALE scaling (polar angles in rad); a phasor with an absent component is complex(nan, nan).
+    analogs are as transmitted (float); digitals are the raw 16-bit words.
+
+    Built by hand for `encode_c37118_data` (idcode is then informational: the configuration's PMU
+    order decides)."""
+
+    def __init__(
+        self,
+        phasors: Sequence[complex] = (),
+        freq: float = float("nan"),
+        rocof: float = float("nan"),
+        analogs: Sequence[float] = (),
+        digitals: Sequence[int] = (),
+        stat: int = 0,
+        idcode: int = 0,
+    ) -> None: ...
+    @property
+    def idcode(self) -> int: ...
+    @property
+    def stat(self) -> int:
+        """The raw STAT word; its fields below."""
+    @property
+    def freq(self) -> float: ...
+    @property
+    def rocof(self) -> float: ...
+    @property
+    def phasors(self) -> list[complex]: ...
+    @property
+    def analogs(self) -> list[float]: ...
+    @property
+    def digitals(self) -> list[int]: ...
+    @property
+    def data_error(self) -> int:
+        """STAT bits 15-14: 0 good, 1 PMU error, 2 test mode / absent data inserted, 3 PMU error
+        (do not use). (In 2005 frames bit 15 alone meant "data invalid": data_error >= 2.)"""
+    @property
+    def sync_error(self) -> bool:
+        """STAT bit 13: the PMU lost time synchronisation."""
+    @property
+    def sorted_by_arrival(self) -> bool:
+        """STAT bit 12."""
+    @property
+    def trigger(self) -> bool:
+        """STAT bit 11."""
+    @property
+    def config_change(self) -> bool:
+        """STAT bit 10: the configuration will change within a minute."""
+    @property
+    def data_modified(self) -> bool:
+        """STAT bit 9 (2011)."""
+    @property
+    def time_quality(self) -> int:
+        """STAT bits 8-6 (2011): PMU time quality, 0 = not used, 1..7 = max time error 100 ns .. > 10 ms."""
+    @property
+    def unlocked_time(self) -> int:
+        """STAT bits 5-4: 0 locked or unlocked < 10 s, 1: < 100 s, 2: < 1000 s, 3: > 1000 s."""
+    @property
+    def trigger_reason(self) -> int:
+        """STAT bits 3-0."""
+
+class C37118Frame:
+    """One decoded frame. Every frame has the common header: type ("data", "header", "cfg1",
+    "cfg2", "cfg3", "command"), version (1 = 2005, 2 = 2011), idcode, soc, fraction (the 24-bit
+    FRACSEC count), time (float epoch seconds = soc + fraction / TIME_BASE) and the FRACSEC flags.
+
+    TIME_BASE is the frame's own for configuration frames, the stream's configuration for data
+    frames, and for header and command frames that of the latest configuration with their IDCODE
+    (1,000,000 when none is known).
+
+    Kind-specific parts (empty or None for the other kinds): pmus (data), config (cfg1/2/3; a CFG-3
+    sent in fragments is one frame, returned when its last fragment arrives), command and extended
+    (command frames: CMD and the extended-frame bytes), text (header frames)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def idcode(self) -> int: ...
+    @property
+    def size(self) -> int:
+        """FRAMESIZE in bytes (the last fragment's, for a fragmented CFG-3)."""
+    @property
+    def soc(self) -> int: ...
+    @property
+    def fraction(self) -> int: ...
+    @property
+    def time(self) -> float: ...
+    @property
+    def time_quality(self) -> int:
+        """FRACSEC bits 27-24: 0 clock locked, 1..0xB unlocked within 10^(n-10) s, 0xF clock failure."""
+    @property
+    def leap_pending(self) -> bool:
+        """FRACSEC bit 28: a leap second is announced."""
+    @property
+    def leap_occurred(self) -> bool:
+        """FRACSEC bit 29: a leap second occurred (set for 24 h after it)."""
+    @property
+    def leap_delete(self) -> bool:
+        """FRACSEC bit 30: the leap second is (was) a deletion; clear = an insertion."""
+    @property
+    def pmus(self) -> list[C37118PmuData]: ...
+    @property
+    def config(self) -> C37118Config | None: ...
+    @property
+    def command(self) -> int | None:
+        """1 transmission off, 2 on, 3 send header, 4 send CFG-1, 5 send CFG-2, 6 send CFG-3,
+        8 extended frame, 0x100-0xFFF user defined."""
+    @property
+    def extended(self) -> bytes: ...
+    @property
+    def text(self) -> str | None:
+        """A header frame's text (non-UTF-8 bytes replaced)."""
+
+class C37118Decoder:
+    """Stream decoder: bytes in as they arrive (any split: several frames, part of one), frames out
+    in stream order.
+
+    Frames are delimited by FRAMESIZE and checked with CRC-CCITT. Bytes that do not begin a frame
+    with a valid CRC are skipped one at a time and counted, so a corrupted frame loses only itself;
+    a frame of an unknown version or type with a valid CRC is skipped whole and counted. A partial
+    frame waits for the next feed, unless a complete valid frame already follows it in the buffer
+    (a false SYNC in garbage with a large FRAMESIZE does not stall the stream).
+
+    Data frames are decoded with the latest CFG-2 or CFG-3 (or the configuration given) for their
+    IDCODE; a data frame with none, or whose size does not match it, is counted, not returned.
+    CFG-1 frames are returned but describe capability, not the data, so they do not replace it.
+    feed never raises for bad bytes; only a bug (InternalError) can."""
+
+    def __init__(self, config: C37118Config | None = None) -> None: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> list[C37118Frame]: ...
+    def use_config(self, config: C37118Config) -> None:
+        """Decode data frames with this IDCODE by `config` (e.g. read over TCP, data over UDP)."""
+    def reset(self) -> None:
+        """Drop buffered partial bytes and CFG-3 fragments (after a reconnect); keeps
+        configurations and stats."""
+    @property
+    def config(self) -> C37118Config | None:
+        """The latest CFG-2/CFG-3 decoded (or given), whatever its IDCODE."""
+    @property
+    def configs(self) -> dict[int, C37118Config]:
+        """The configuration used for each stream IDCODE."""
+    @property
+    def buffered(self) -> int:
+        """Bytes held for the next feed (a partial frame)."""
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters since creation: frames returned by type ("data", "header", "cfg1", "cfg2",
+        "cfg3", "command"), "cfg3_fragments", "bytes" (fed), "bytes_skipped" (not part of any frame),
+        "crc_errors" (a plausible SYNC and FRAMESIZE whose CRC failed), "unknown_frames" (valid CRC,
+        unknown version or type), "no_config" (data frames without a configuration), "malformed"
+        (valid CRC, contents inconsistent: a data frame not matching its configuration, a
+        configuration that does not parse, a CFG-3 fragment out of order)."""
+
+def decode_c37118(
+    data: bytes | bytearray | memoryview, config: C37118Config | None = None
+) -> dict[int, dict[str, npt.NDArray[Any]]]:
+    """Decode a recorded stream (the GIL released) into numpy arrays per PMU IDCODE:
+    "time" (float64 epoch s), "freq" (float64 Hz), "rocof" (float64 Hz/s), "stat" (uint16),
+    "phasors" (complex128, frames × phasors), "analogs" (float64, frames × analogs), "digitals"
+    (uint16, frames × words) -- the same values as C37118Decoder.feed, NaN for absent data.
+    Configurations in the stream are used as they come (`config` for data before the first);
+    raises InputError if a PMU's channel counts change within the stream."""
+
+def encode_c37118_config(
+    config: C37118Config,
+    time: C37118Time,
+    *,
+    type: str = "cfg2",
+    version: int = 2,
+    max_frame_size: int = 65535,
+    time_quality: int = 0,
+    leap_pending: bool = False,
+    leap_occurred: bool = False,
+    leap_delete: bool = False,
+) -> bytes:
+    """A configuration frame: type "cfg1", "cfg2" or "cfg3" (version 2 only). A CFG-3 larger than
+    max_frame_size is split into fragments (CONT_IDX 1, 2, ..., 0xFFFF), returned concatenated; one
+    that fits is a single frame with CONT_IDX 0. CFG-1/2 scales must be whole multiples of
+    10^-5 (PHUNIT) and analog scales 24-bit integers, else InputError."""
+
+def encode_c37118_data(
+    config: C37118Config,
+    time: C37118Time,
+    pmus: Sequence[C37118PmuData],
+    *,
+    version: int = 2,
+    time_quality: int = 0,
+    leap_pending: bool = False,
+    leap_occurred: bool = False,
+    leap_delete: bool = False,
+) -> bytes:
+    """A data frame: one C37118PmuData per PMU of `config`, in its order, with as many phasors,
+    analogs and digitals as configured. NaN (or a NaN component) is sent as absent data (0x8000 or
+    NaN). freq is absolute Hz in every FORMAT. Raises InputError (naming the PMU and field) for a
+    count mismatch or a value outside its integer field (0x8000 is reserved for absent data)."""
+
+def encode_c37118_command(
+    idcode: int,
+    command: int,
+    time: C37118Time,
+    *,
+    version: int = 2,
+    extended: bytes = b"",
+    time_base: int = 1_000_000,
+    time_quality: int = 0,
+    leap_pending: bool = False,
+    leap_occurred: bool = False,
+    leap_delete: bool = False,
+) -> bytes:
+    """A command frame (CMD 1 off, 2 on, 3 header, 4 CFG-1, 5 CFG-2, 6 CFG-3, 8 extended)."""
+
+def encode_c37118_header(
+    idcode: int,
+    text: str,
+    time: C37118Time,
+    *,
+    version: int = 2,
+    time_base: int = 1_000_000,
+    time_quality: int = 0,
+    leap_pending: bool = False,
+    leap_occurred: bool = False,
+    leap_delete: bool = False,
+) -> bytes:
+    """A header frame carrying `text` (UTF-8)."""
+
+# ---- IEEE C37.118.2 synchrophasor codec: end ----

@@ -8,6 +8,7 @@ pub mod registers;
 mod python;
 
 pub use error::{Error, Result};
+pub mod c37118;
 pub mod channel;
 pub mod counter;
 pub mod energy;

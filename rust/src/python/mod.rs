@@ -9,6 +9,9 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+mod c37118;
+mod c37118_config;
+mod c37118_encode;
 mod decode;
 mod pipeline;
 mod pipeline_state;
@@ -162,5 +165,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decode::register(m)?;
     signal::register(m)?;
     pipeline::register(m)?;
+    c37118::register(m)?;
     Ok(())
 }
