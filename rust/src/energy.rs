@@ -223,6 +223,12 @@ impl EnergyIntegrator {
     pub fn last_timestamp(&self) -> Option<f64> {
         self.last.map(|s| s.0)
     }
+
+    /// Forget the last sample and keep the sums: the next sample starts a new series, with
+    /// nothing integrated between them (the wall clock stepped back).
+    pub fn restart_series(&mut self) {
+        self.last = None;
+    }
 }
 
 /// One `EnergyIntegrator` per phase, fed with rows of a samples × phases block (row-major), as a
