@@ -429,6 +429,20 @@ mod tests {
     }
 
     #[test]
+    fn restarting_the_series_integrates_nothing_across_and_keeps_the_sums() {
+        // 3600 W for 2 s is 2 Wh; then the clock steps back an hour: a new series begins there
+        let mut e = integ();
+        e.update(&[T0, T0 + 1.0, T0 + 2.0], &[3600.0; 3]).unwrap();
+        e.restart_series();
+        assert_eq!(e.last_timestamp(), None);
+        e.update(&[T0 - 3600.0], &[3600.0]).unwrap();
+        assert!((e.import_kwh() - 0.002).abs() < 1e-15, "{}", e.import_kwh());
+        e.update(&[T0 - 3599.0], &[3600.0]).unwrap();
+        assert!((e.import_kwh() - 0.003).abs() < 1e-15, "{}", e.import_kwh());
+        assert_eq!(e.gap_count(), 0);
+    }
+
+    #[test]
     fn compensated_sum_beats_plain_sum() {
         let mut plain = Sum::default();
         let mut comp = Sum::default();

@@ -50,7 +50,7 @@ def future_error(
     hint = ""
     for factor, unit in _SCALED_UNITS:
         if abs(timestamp / factor - clock) <= _UNIT_HINT_SPAN:
-            hint = f"; it looks like {unit} since the epoch: the DAL takes seconds (divide by {factor:g})"
+            hint = f"; it looks like {unit} since the epoch: the DAL takes seconds (divide by {factor:.0f})"
             break
     return FutureTimestampError(
         f"{name_channels(channels)}: timestamp {timestamp!r} is {timestamp - clock:.6g} s ahead of "
