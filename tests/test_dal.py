@@ -254,8 +254,10 @@ def test_fast_and_checked_paths_store_the_same_readings():
     for name, v in values.items():
         singles.write(f"grid_x/{name}", v, T0 + 1)
     snapshots.append(dict(singles.snapshot(now=T0 + 2)))
-    expected = {f"grid_x/{k}": Reading(v, u, T0 + 1, Quality.GOOD) for (k, v), u in zip(
-        values.items(), ("W", "A", "kWh", "Hz"), strict=True)}
+    expected = {
+        f"grid_x/{k}": Reading(v, u, T0 + 1, Quality.GOOD)
+        for (k, v), u in zip(values.items(), ("W", "A", "kWh", "Hz"), strict=True)
+    }
     expected["grid_x/Timestamp"] = Reading(T0 + 1, "s", T0 + 1, Quality.GOOD)
     for snap in snapshots:
         assert snap == expected
@@ -363,7 +365,9 @@ def test_writers_alternating_channel_sets_never_tear_a_snapshot():
                     dal.write_many("grid", {**phases, "EnergyImport": v}, T0 + i)
                 case 2:
                     dal.write_frames(
-                        "grid", np.array([T0 + i - 0.5, T0 + i]), {k: np.array([0.0, x]) for k, x in phases.items()}
+                        "grid",
+                        np.array([T0 + i - 0.5, T0 + i]),
+                        {k: np.array([0.0, x]) for k, x in phases.items()},
                     )
                 case _:
                     dal.write_many("grid", dict(reversed(phases.items())), T0 + i)
@@ -407,10 +411,14 @@ def test_a_timestamp_ahead_of_the_clock_is_refused_naming_the_channel():
     assert issubclass(FutureTimestampError, TimestampError)
 
 
-@pytest.mark.parametrize(("scale", "unit"), [(1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")])
+@pytest.mark.parametrize(
+    ("scale", "unit"), [(1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")]
+)
 def test_a_timestamp_in_milliseconds_is_refused_with_a_hint_and_blocks_nothing(scale, unit):
     dal = Dal(clock=lambda: T0)
-    with pytest.raises(FutureTimestampError, match=rf"grid/Frequency: .*looks like {unit}.*divide by {scale:.0f}"):
+    with pytest.raises(
+        FutureTimestampError, match=rf"grid/Frequency: .*looks like {unit}.*divide by {scale:.0f}"
+    ):
         dal.write("grid/Frequency", 50.0, T0 * scale)
     dal.write("grid/Frequency", 50.0, T0)  # the channel is not blocked
     assert dal.snapshot(now=T0)["grid/Frequency"] == Reading(50.0, "Hz", T0, Quality.GOOD)
@@ -418,7 +426,7 @@ def test_a_timestamp_in_milliseconds_is_refused_with_a_hint_and_blocks_nothing(s
 
 def test_the_tolerance_is_set_per_dal_and_per_write():
     dal = Dal(clock=lambda: T0, max_future=0.1)
-    with pytest.raises(FutureTimestampError, match="0.1 s tolerance"):
+    with pytest.raises(FutureTimestampError, match=r"0\.1 s tolerance"):
         dal.write("grid/Frequency", 50.0, T0 + 0.5)
     # a PMU whose GPS time leads the local clock by 3 s passes its own tolerance
     dal.write_many("grid_pmu", {"Frequency": 50.0, "Frequency_RoCoF": 0.01}, T0 + 3, max_future=5.0)
@@ -467,22 +475,35 @@ def test_the_catalogue_flags_magnitudes_and_counters():
     "call, fragment",
     [
         (lambda d: d.write("grid/Current_L2", -0.5, T0 + 1), r"grid/Current_L2: -0.5 A cannot be physical"),
-        (lambda d: d.write_many("grid", {"ActivePower": -5.0, "Current_L1": -1.0}, T0 + 1), "grid/Current_L1"),
-        (lambda d: d.write("grid/EnergyExport", -1.0, T0 + 1), r"grid/EnergyExport: -1 kWh cannot be physical"),
+        (
+            lambda d: d.write_many("grid", {"ActivePower": -5.0, "Current_L1": -1.0}, T0 + 1),
+            "grid/Current_L1",
+        ),
+        (
+            lambda d: d.write("grid/EnergyExport", -1.0, T0 + 1),
+            r"grid/EnergyExport: -1 kWh cannot be physical",
+        ),
         (lambda d: d.write("grid/Voltage_L12", -400.0, T0 + 1), "grid/Voltage_L12"),
         (lambda d: d.write("battery/MaxChargePower", -1.0, T0 + 1), "battery/MaxChargePower"),
-        (lambda d: d.write("grid/EnergyImport", 99.5, T0 + 1), r"grid/EnergyImport: .*99\.5 kWh is below the 100"),
+        (
+            lambda d: d.write("grid/EnergyImport", 99.5, T0 + 1),
+            r"grid/EnergyImport: .*99\.5 kWh is below the 100",
+        ),
         (
             lambda d: d.write_many("grid", {"ActivePower": 1.0, "EnergyImport": 99.0}, T0 + 1),
             "never decreases",
         ),
         # the channels of the last write: the core's one-pass check sees them first
         (
-            lambda d: d.write_many("grid", {"ActivePower": 5.0, "Current_L1": -1.0, "EnergyImport": 100.0}, T0 + 1),
+            lambda d: d.write_many(
+                "grid", {"ActivePower": 5.0, "Current_L1": -1.0, "EnergyImport": 100.0}, T0 + 1
+            ),
             "grid/Current_L1",
         ),
         (
-            lambda d: d.write_many("grid", {"ActivePower": 5.0, "Current_L1": 1.0, "EnergyImport": 90.0}, T0 + 1),
+            lambda d: d.write_many(
+                "grid", {"ActivePower": 5.0, "Current_L1": 1.0, "EnergyImport": 90.0}, T0 + 1
+            ),
             "grid/EnergyImport",
         ),
     ],

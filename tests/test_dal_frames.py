@@ -92,11 +92,31 @@ A = np.array
     "ts, columns, exc, fragment",
     [
         (A([T0 + 10, math.nan]), {"ActivePower": A([1.0, 2.0])}, TimestampError, r"timestamps\[1\] is nan"),
-        (A([T0 + 12, T0 + 11]), {"ActivePower": A([1.0, 2.0])}, TimestampError, r"timestamps\[1\].*time order"),
-        (A([T0 + 10, T0 + 11]), {"ActivePower": A([1.0])}, ValueTypeError, r"grid/ActivePower: \(1,\) values"),
+        (
+            A([T0 + 12, T0 + 11]),
+            {"ActivePower": A([1.0, 2.0])},
+            TimestampError,
+            r"timestamps\[1\].*time order",
+        ),
+        (
+            A([T0 + 10, T0 + 11]),
+            {"ActivePower": A([1.0])},
+            ValueTypeError,
+            r"grid/ActivePower: \(1,\) values",
+        ),
         (A([[T0 + 10]]), {"ActivePower": A([1.0])}, ValueTypeError, "one-dimensional"),
-        (A([T0 + 10]), {"ActivePower": A(["x"])}, ValueTypeError, "ActivePower: expected an array of numbers"),
-        (A([T0 + 10, T0 + 11]), {"ActivePower": A([math.inf, 1.0])}, InvalidValueError, "grid/ActivePower: frame 0"),
+        (
+            A([T0 + 10]),
+            {"ActivePower": A(["x"])},
+            ValueTypeError,
+            "ActivePower: expected an array of numbers",
+        ),
+        (
+            A([T0 + 10, T0 + 11]),
+            {"ActivePower": A([math.inf, 1.0])},
+            InvalidValueError,
+            "grid/ActivePower: frame 0",
+        ),
         (A([T0 + 10, T0 + 11]), {"Current_L3": A([-1.0, 1.0])}, InvalidValueError, "grid/Current_L3: -1 A"),
         (
             A([T0 + 10, T0 + 11, T0 + 12]),

@@ -131,7 +131,12 @@ BATTERY_CHANNELS: tuple[ChannelSpec, ...] = (
     ChannelSpec("SetActivePower", "W", f"Battery power setpoint ({_BAT_P}).", True, None),
     *_phased("SetActivePower", "W", f"Battery power setpoint ({_BAT_P})", True),
     ChannelSpec(
-        "MaxChargePower", "W", "Largest charging power the battery accepts now (≥ 0).", True, None, minimum=0.0
+        "MaxChargePower",
+        "W",
+        "Largest charging power the battery accepts now (≥ 0).",
+        True,
+        None,
+        minimum=0.0,
     ),
     ChannelSpec(
         "MaxDischargePower",

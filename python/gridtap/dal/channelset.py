@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
+from typing import Any
 
 from gridtap._core import WriteLayout
 from gridtap.channels import catalogue_for, channel_spec
@@ -28,11 +29,11 @@ class ChannelSet:
 
     __slots__ = (
         "all_good",
-        "layout",
         "bare",
         "counters",
         "descriptions",
         "index",
+        "layout",
         "lowest",
         "minima",
         "names",
@@ -78,9 +79,9 @@ class ChannelSet:
         self.counters = tuple(counters)
         # the values the physical minima apply to, as one tuple (itemgetter of one index is a scalar)
         idx = [i for i, _ in minima]
-        getter = itemgetter(*idx) if len(idx) > 1 else None
-        if getter is not None:
-            self.pick_minimum = getter
+        self.pick_minimum: Callable[[Sequence[Any]], tuple[Any, ...]]
+        if len(idx) > 1:
+            self.pick_minimum = itemgetter(*idx)
         elif idx:
             only = idx[0]
             self.pick_minimum = lambda vs: (vs[only],)
@@ -120,7 +121,9 @@ class ChannelSet:
                 qualities.append(_ERROR)
                 continue
             if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-                raise ValueTypeError(f"{channel}: value must be a real number in {unit or '1'}, got {value!r}")
+                raise ValueTypeError(
+                    f"{channel}: value must be a real number in {unit or '1'}, got {value!r}"
+                )
             v = float(value)
             if not math.isfinite(v):
                 raise InvalidValueError(
@@ -129,9 +132,9 @@ class ChannelSet:
             out.append(v)
             qualities.append(quality)
         for i, lowest in self.minima:
-            v = out[i]
-            if v is not None and v < lowest:
-                raise self.below_minimum(i, v, lowest)
+            checked = out[i]
+            if checked is not None and checked < lowest:
+                raise self.below_minimum(i, checked, lowest)
         return out, qualities
 
     def below_minimum(self, i: int, value: float, lowest: float) -> InvalidValueError:

@@ -29,10 +29,12 @@ class Reading:
 
 
 _new = object.__new__
-_set_value = Reading.value.__set__  # type: ignore[attr-defined]
-_set_unit = Reading.unit.__set__  # type: ignore[attr-defined]
-_set_timestamp = Reading.timestamp.__set__  # type: ignore[attr-defined]
-_set_quality = Reading.quality.__set__  # type: ignore[attr-defined]
+# the slots' own setters: what the frozen dataclass's __init__ reaches through object.__setattr__
+_slots = vars(Reading)
+_set_value = _slots["value"].__set__
+_set_unit = _slots["unit"].__set__
+_set_timestamp = _slots["timestamp"].__set__
+_set_quality = _slots["quality"].__set__
 
 
 def make_reading(value: float | None, unit: str, timestamp: float, quality: Quality) -> Reading:

@@ -8,7 +8,7 @@ copy, and a consumer that looks at ten channels pays for ten readings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from itertools import chain
 
 from gridtap.dal.channelset import ChannelSet
@@ -26,12 +26,22 @@ class MaxAges:
     Immutable: the DAL replaces it when an age is set, so a snapshot keeps the ages it was taken
     with."""
 
-    __slots__ = ("_cache", "default", "explicit")
+    __slots__ = ("_cache", "_sets", "default", "explicit")
 
     def __init__(self, explicit: Mapping[str, float], default: float) -> None:
         self.explicit = dict(explicit)
         self.default = default
         self._cache: dict[str, float] = {}
+        self._sets: dict[ChannelSet, tuple[float, ...]] = {}
+
+    def of_set(self, cs: ChannelSet) -> tuple[float, ...]:
+        """The maximum ages of a channel set's channels, in its order."""
+        ages = self._sets.get(cs)
+        if ages is None:
+            ages = tuple(map(self.get, cs.names))
+            if len(self._sets) < 10_000:
+                self._sets[cs] = ages
+        return ages
 
     def get(self, channel: str) -> float:
         age = self._cache.get(channel)
@@ -101,6 +111,35 @@ class Snapshot(Mapping[str, Reading]):
     def __len__(self) -> int:
         return len(self._owner) + len(self._stamps)
 
+    def values(self) -> ValuesView[Reading]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[str, Reading]:
+        return _Items(self)
+
+    def _every(self) -> dict[str, Reading]:
+        """Every reading, made in one pass over the records (for consumers that look at all)."""
+        built = self._built
+        if len(built) == len(self):
+            return built
+        t, owner, ages = self.time, self._owner, self._ages
+        for cs, (values, ts, qualities, max_future) in self._records.items():
+            ahead = ts - t > max_future
+            age = t - ts
+            limits = ages.of_set(cs)
+            units = cs.units
+            for i, channel in enumerate(cs.names):
+                if channel in built or owner.get(channel) is not cs:
+                    continue
+                quality = qualities[i]
+                if quality is _GOOD and (ahead or age >= limits[i]):
+                    quality = _STALE
+                built[channel] = make_reading(values[i], units[i], ts, quality)
+        for channel in self._stamps:
+            if channel not in built:
+                self[channel]
+        return built
+
     def value(self, channel: str) -> float | None:
         """The value of a GOOD reading, else None (missing, STALE or ERROR)."""
         cs = self._owner.get(channel)
@@ -118,3 +157,18 @@ class Snapshot(Mapping[str, Reading]):
 
     def __repr__(self) -> str:
         return f"Snapshot(time={self.time}, channels={len(self)})"
+
+
+class _Values(ValuesView[Reading]):
+    _mapping: Snapshot
+
+    def __iter__(self) -> Iterator[Reading]:
+        return map(self._mapping._every().__getitem__, self._mapping)
+
+
+class _Items(ItemsView[str, Reading]):
+    _mapping: Snapshot
+
+    def __iter__(self) -> Iterator[tuple[str, Reading]]:
+        every = self._mapping._every()
+        return ((channel, every[channel]) for channel in self._mapping)

@@ -288,7 +288,7 @@ class Dal:
         if quality is _ERROR:
             values: list[float | None] = [None] * len(arrays)
         else:
-            for i, (name, col) in enumerate(zip(cs.names, arrays, strict=True)):
+            for name, col in zip(cs.names, arrays, strict=True):
                 if np.isinf(col).any():
                     j = int(np.flatnonzero(np.isinf(col))[0])
                     raise InvalidValueError(
@@ -381,4 +381,3 @@ def channel_spec_exists(namespace: str, name: str) -> bool:
     except ChannelError:
         return False
     return True
-

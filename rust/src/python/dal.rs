@@ -28,7 +28,10 @@ impl WriteLayout {
                 )));
             }
         }
-        if let Some(&(i, lo)) = minima.iter().find(|(i, lo)| *i >= names.len() || lo.is_nan()) {
+        if let Some(&(i, lo)) = minima
+            .iter()
+            .find(|(i, lo)| *i >= names.len() || lo.is_nan())
+        {
             return Err(InputError::new_err(format!(
                 "minimum ({i}, {lo}) is not an index below {} and a number",
                 names.len()
@@ -60,10 +63,8 @@ impl WriteLayout {
         // no Python code runs in this loop (exact str keys compare in C), so the dict cannot change
         for (i, (key, value)) in dict.iter().enumerate() {
             let name = names.get_borrowed_item(i)?;
-            if !key.is(&*name) {
-                if key.cast_exact::<PyString>().is_err() || !key.eq(&*name)? {
-                    return Ok(None);
-                }
+            if !key.is(&*name) && (key.cast_exact::<PyString>().is_err() || !key.eq(&*name)?) {
+                return Ok(None);
             }
             let Ok(x) = value.cast_exact::<PyFloat>().map(|f| f.value()) else {
                 return Ok(None);
