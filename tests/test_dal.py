@@ -583,3 +583,24 @@ def test_bad_values_in_the_channels_of_the_last_write_are_refused(bad, exc, frag
         with pytest.raises(exc, match=f"grid/Frequency: .*{fragment}"):
             dal.write_many("grid", {"ActivePower": 2.0, "Frequency": value}, T0 + 2)
         assert _state(dal) == before
+
+
+def test_what_push_returns_is_stored_as_its_dict_would_be():
+    """`MeterPipeline.push` output goes straight into write_many (the core reads its values
+    without a dict): the same readings as writing `to_dict()`, with None as ERROR."""
+    from gridtap import MeterPipeline, profiles
+
+    sdm = profiles.load("sdm630")
+    pipe = MeterPipeline(sdm)
+    direct, via_dict = Dal(default_max_age=1e9), Dal(default_max_age=1e9)
+    base = {"Voltage_L1": 230.0, "Voltage_L2": 231.0, "Voltage_L3": 229.0, "Frequency": 50.0,
+            "Current_L1": 4.0, "ActivePower_L1": 900.0, "EnergyImport": 10.0, "EnergyExport": 2.0}  # fmt: skip
+    for k in range(6):
+        values = dict(base, Frequency=None) if k == 4 else base  # one frame without a frequency
+        out = pipe.push(T0 + k, sdm.encode(values))
+        direct.write_many("grid", out, T0 + k)
+        via_dict.write_many("grid", out.to_dict(), T0 + k)
+        assert dict(direct.snapshot(now=T0 + k)) == dict(via_dict.snapshot(now=T0 + k)), k
+    snap = direct.snapshot(now=T0 + 5)
+    assert snap["grid/Voltage_L2"] == Reading(231.0, "V", T0 + 5, Quality.GOOD)
+    assert len(snap) == len(pipe.channels) + 1

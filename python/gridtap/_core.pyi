@@ -82,9 +82,9 @@ class WriteLayout:
 
     def __init__(self, names: tuple[str, ...], minima: list[tuple[int, float]]) -> None: ...
     def values(self, mapping: object) -> tuple[float, ...] | None:
-        """The values as a tuple if `mapping` is a dict with exactly these names as keys, in this
-        order, and every value is a finite float at or above its minimum; else None (the caller
-        then checks each value and names what is wrong)."""
+        """The values as a tuple if `mapping` is a dict or a ChannelValues with exactly these
+        names as keys, in this order, and every value is a finite float at or above its minimum;
+        else None (the caller then checks each value and names what is wrong)."""
 
 class MeterPipeline:
     """Registers → standard channels, frame by frame: decode, sign normalisation, aggregation,

@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyString, PyTuple};
 
+use super::values::ChannelValues;
 use super::InputError;
 
 /// The channel names of one kind of DAL write (bare names, in the order a write gives them) and
@@ -43,13 +44,17 @@ impl WriteLayout {
         })
     }
 
-    /// The values of `mapping` as a tuple when it is a dict with exactly these names as keys, in
-    /// this order, and every value is a finite float at or above its minimum; else None.
+    /// The values of `mapping` as a tuple when it is a dict (or what `MeterPipeline.push`
+    /// returns) with exactly these names as keys, in this order, and every value is a finite
+    /// float at or above its minimum; else None.
     fn values<'py>(
         &self,
         py: Python<'py>,
         mapping: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        if let Ok(frame) = mapping.cast_exact::<ChannelValues>() {
+            return self.frame_values(py, frame.get());
+        }
         let Ok(dict) = mapping.cast_exact::<PyDict>() else {
             return Ok(None);
         };
@@ -79,6 +84,35 @@ impl WriteLayout {
             return Ok(None);
         }
         Ok(Some(PyTuple::new(py, values)?))
+    }
+}
+
+impl WriteLayout {
+    fn frame_values<'py>(
+        &self,
+        py: Python<'py>,
+        frame: &ChannelValues,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let names = self.names.bind(py);
+        let keys = frame.names(py);
+        if keys.len() != names.len() {
+            return Ok(None);
+        }
+        let mut numbers = Vec::with_capacity(names.len());
+        for (i, x) in frame.ordered().enumerate() {
+            let (key, name) = (keys.get_borrowed_item(i)?, names.get_borrowed_item(i)?);
+            if !key.is(&*name) && !key.eq(&*name)? {
+                return Ok(None);
+            }
+            if !x.is_finite() {
+                return Ok(None);
+            }
+            numbers.push(x);
+        }
+        if self.minima.iter().any(|&(i, lo)| numbers[i] < lo) {
+            return Ok(None);
+        }
+        Ok(Some(PyTuple::new(py, numbers)?))
     }
 }
 
