@@ -10,15 +10,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
 from gridtap.channels import catalogue_for, channel_spec, split_channel
 from gridtap.dal.channelset import ChannelSet
 from gridtap.dal.clock import check_max_future, check_timestamp, future_error
+from gridtap.dal.frames import check_batch
 from gridtap.dal.reading import Quality, Reading, make_reading
 from gridtap.dal.snapshot import MaxAges, Snapshot
 from gridtap.dal.table import Record, Table
-from gridtap.errors import ChannelError, InvalidValueError, TimestampError, ValueTypeError
+from gridtap.errors import ChannelError, InvalidValueError, ValueTypeError
 
 __all__ = ["Dal", "Subscription"]
 
@@ -259,66 +258,20 @@ class Dal:
             cs = self._sets[(namespace, *columns)]
         except (KeyError, TypeError):
             cs = self._channel_set(namespace, columns)
-        ts = _float_array(timestamps, f"{namespace}: timestamps")
-        n = len(ts)
-        if ts.ndim != 1:
-            raise ValueTypeError(f"{namespace}: timestamps must be one-dimensional, got shape {ts.shape}")
         if not isinstance(quality, Quality):
             raise ValueTypeError(f"{namespace}: quality must be a gridtap.Quality, got {quality!r}")
-        if not np.isfinite(ts).all():
-            i = int(np.flatnonzero(~np.isfinite(ts))[0])
-            raise TimestampError(
-                f"{namespace}: timestamps[{i}] is {ts[i]}, expected finite seconds since the Unix epoch"
-            )
-        if n > 1 and (ts[1:] < ts[:-1]).any():
-            i = int(np.flatnonzero(ts[1:] < ts[:-1])[0]) + 1
-            raise TimestampError(
-                f"{namespace}: timestamps[{i}] ({ts[i]}) is before timestamps[{i - 1}] ({ts[i - 1]}); "
-                "frames must come in time order"
-            )
-        arrays = [_float_array(col, name) for name, col in zip(cs.names, columns.values(), strict=True)]
-        for name, col in zip(cs.names, arrays, strict=True):
-            if col.shape != (n,):
-                raise ValueTypeError(f"{name}: {col.shape} values for {n} timestamps, expected ({n},)")
-        if n == 0:
+        batch = check_batch(cs, timestamps, columns, quality)
+        if batch is None:
             return
         mf = self._max_future if max_future is None else check_max_future("max_future", max_future)
-        last_ts, first_ts = float(ts[-1]), float(ts[0])
-        counter_values: dict[int, tuple[float, float]] = {}
-        if quality is _ERROR:
-            values: list[float | None] = [None] * len(arrays)
-        else:
-            for name, col in zip(cs.names, arrays, strict=True):
-                if np.isinf(col).any():
-                    j = int(np.flatnonzero(np.isinf(col))[0])
-                    raise InvalidValueError(
-                        f"{name}: frame {j} is {col[j]}, not a valid value; NaN means no valid value"
-                    )
-            for i, lowest in cs.minima:
-                low = arrays[i] < lowest
-                if low.any():
-                    j = int(np.flatnonzero(low)[0])
-                    raise cs.below_minimum(i, float(arrays[i][j]), lowest)
-            for i, channel in cs.counters:
-                valid = arrays[i][~np.isnan(arrays[i])]
-                if len(valid) == 0:
-                    continue
-                drops = valid[1:] < valid[:-1]
-                if drops.any():
-                    j = int(np.flatnonzero(drops)[0])
-                    raise InvalidValueError(
-                        f"{channel}: energy counter decreases within the batch, from {valid[j]:.12g} to "
-                        f"{valid[j + 1]:.12g} {cs.units[i]}; a counter never decreases"
-                    )
-                counter_values[i] = (float(valid[0]), float(valid[-1]))
-            values = [None if math.isnan(v) else v for v in (float(col[-1]) for col in arrays)]
         now = self._clock()
-        if last_ts - now > mf:
-            raise future_error(cs.names, last_ts, now, mf)
-        record = (tuple(values), last_ts, tuple(_ERROR if v is None else quality for v in values), mf)
+        if batch.last_ts - now > mf:
+            raise future_error(cs.names, batch.last_ts, now, mf)
+        values = batch.values
+        record = (values, batch.last_ts, tuple(_ERROR if v is None else quality for v in values), mf)
         subscribers = self._subscribers
         with self._lock:
-            self._table.commit(cs, record, first_ts, now, counter_values)
+            self._table.commit(cs, record, batch.first_ts, now, batch.counters)
         if subscribers:
             _notify(subscribers, cs, record)
 
@@ -361,18 +314,6 @@ def _notify(subscribers: tuple[Subscription, ...], cs: ChannelSet, record: Recor
             sub.callback(updates)
         except Exception:
             log.exception("DAL subscriber %r failed", sub.callback)
-
-
-def _float_array(obj: object, what: str) -> np.ndarray:
-    if type(obj) is np.ndarray and obj.dtype == np.float64:
-        return obj
-    try:
-        arr = np.asarray(obj)
-    except Exception as e:
-        raise ValueTypeError(f"{what}: expected an array of numbers, got {type(obj).__name__}") from e
-    if arr.dtype.kind not in "fiu":
-        raise ValueTypeError(f"{what}: expected an array of numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
 
 
 def channel_spec_exists(namespace: str, name: str) -> bool:
