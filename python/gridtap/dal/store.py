@@ -55,10 +55,12 @@ class Dal:
 
     `clock` is the DAL's clock (the wall clock, `time.time`; injectable for tests): snapshots
     evaluate staleness against it, and a write stamped more than `max_future` seconds ahead of it is
-    refused (`FutureTimestampError`, naming the channel). A source with a clock of its own (a PMU)
-    passes its own tolerance with each write. A reading never goes backwards in time: a write older
-    than the stored reading is refused, unless the stored one lies in the future (the wall clock
-    stepped back), in which case the newer measurement, stamped by the stepped clock, replaces it.
+    refused (`FutureTimestampError`, naming the channel; 1 s by default). A source with a clock of
+    its own (a PMU) passes its own tolerance with each write, and its readings are judged with it.
+    A reading never goes backwards in time: a write older than the stored reading is refused,
+    unless the stored one lies in the future by more than the tolerance it was written with (the
+    wall clock stepped back), in which case the newer measurement, stamped by the stepped clock,
+    replaces it. A reading ahead of a snapshot's time by more than that tolerance is STALE.
 
     Physical limits from the catalogue are enforced on every write: no negative current, voltage
     or energy counter, and an energy counter never decreases below the highest value written.
