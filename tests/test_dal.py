@@ -10,6 +10,7 @@ import pytest
 from gridtap import (
     ChannelError,
     Dal,
+    FutureTimestampError,
     InvalidValueError,
     Quality,
     Reading,
@@ -17,7 +18,7 @@ from gridtap import (
     ValueTypeError,
 )
 
-T0 = 1_800_000_000.0
+T0 = 1_700_000_000.0  # in the past: the DAL refuses timestamps ahead of its clock
 
 
 def test_write_and_snapshot_carry_timestamp_unit_quality():
@@ -222,3 +223,384 @@ def test_bad_max_age_is_refused():
         Dal(default_max_age=0)
     with pytest.raises(ChannelError):
         Dal(max_age={"NotAChannel": 3.0})
+
+
+# --- the store's own paths: the core's fast check, the checked path, channel sets -----------------
+
+
+def test_fast_and_checked_paths_store_the_same_readings():
+    """The same write through a plain dict of floats (the core's one-pass check), ints, numpy
+    floats, another Mapping type, keys in another order and single writes gives the same readings."""
+    import types
+
+    import numpy as np
+
+    values = {"ActivePower": 1500.0, "Current_L1": 6.5, "EnergyImport": 12.25, "Frequency": 50.0}
+    variants = [
+        values,
+        {k: int(v) if v.is_integer() else v for k, v in values.items()},
+        {k: np.float64(v) for k, v in values.items()},
+        types.MappingProxyType(values),
+        dict(reversed(values.items())),
+    ]
+    snapshots = []
+    for variant in variants:
+        dal = Dal()
+        dal.write_many("grid_x", {"ActivePower": 1.0}, T0 - 1)  # another channel set wrote first
+        dal.write_many("grid_x", variant, T0)
+        dal.write_many("grid_x", variant, T0 + 1)  # now as the namespace's last set
+        snapshots.append(dict(dal.snapshot(now=T0 + 2)))
+    singles = Dal()
+    for name, v in values.items():
+        singles.write(f"grid_x/{name}", v, T0 + 1)
+    snapshots.append(dict(singles.snapshot(now=T0 + 2)))
+    expected = {
+        f"grid_x/{k}": Reading(v, u, T0 + 1, Quality.GOOD)
+        for (k, v), u in zip(values.items(), ("W", "A", "kWh", "Hz"), strict=True)
+    }
+    expected["grid_x/Timestamp"] = Reading(T0 + 1, "s", T0 + 1, Quality.GOOD)
+    for snap in snapshots:
+        assert snap == expected
+        assert all(type(r.value) is float for r in snap.values())
+
+
+def test_channel_sets_that_overlap_each_keep_their_latest_values():
+    """An adapter writes its fast channels every poll and its slow ones with them now and then;
+    single writes and ERROR writes cut across: each channel holds its own latest write."""
+    dal = Dal(default_max_age=1e9)
+    fast = {"ActivePower": 1.0, "Frequency": 50.0}
+    slow = {"EnergyImport": 10.0}
+    dal.write_many("grid", {**fast, **slow}, T0)
+    dal.write_many("grid", {"ActivePower": 2.0, "Frequency": 50.1}, T0 + 1)
+    dal.write("grid/Frequency", None, T0 + 2)
+    snap = dal.snapshot(now=T0 + 3)
+    assert snap["grid/ActivePower"] == Reading(2.0, "W", T0 + 1, Quality.GOOD)
+    assert snap["grid/Frequency"] == Reading(None, "Hz", T0 + 2, Quality.ERROR)
+    assert snap["grid/EnergyImport"] == Reading(10.0, "kWh", T0, Quality.GOOD)
+    assert snap["grid/Timestamp"].value == T0 + 2
+    assert sorted(snap) == ["grid/ActivePower", "grid/EnergyImport", "grid/Frequency", "grid/Timestamp"]
+    # the first set again takes every channel back
+    dal.write_many("grid", {**fast, **slow}, T0 + 4)
+    snap = dal.snapshot(now=T0 + 4)
+    assert {c: r.timestamp for c, r in snap.items()} == dict.fromkeys(snap, T0 + 4)
+    assert len(snap) == 4
+
+
+def test_snapshot_keeps_the_maximum_ages_it_was_taken_with():
+    dal = Dal(default_max_age=5.0)
+    dal.write("grid/ActivePower", 1.0, T0)
+    snap = dal.snapshot(now=T0 + 3)
+    dal.set_max_age("grid/ActivePower", 1.0)
+    dal.default_max_age = 2.0
+    assert snap["grid/ActivePower"].quality is Quality.GOOD
+    assert snap.value("grid/ActivePower") == 1.0
+    assert dal.snapshot(now=T0 + 3)["grid/ActivePower"].quality is Quality.STALE
+    assert dal.max_age("grid/Frequency") == 2.0
+
+
+def test_snapshot_value_agrees_with_its_readings():
+    dal = Dal(default_max_age=2.0, clock=lambda: T0 + 1.5)
+    dal.write_many("grid", {"ActivePower": 1.0, "Frequency": 50.0}, T0)
+    dal.write("grid/Voltage_L1", None, T0 + 1)
+    dal.write("grid/Current_L1", 5.0, T0 + 2.4)  # 0.9 s ahead: within the tolerance
+    dal.write("grid/Current_L2", 5.0, T0 + 1, Quality.STALE)
+    for now in (T0, T0 + 1.5, T0 + 2.0, T0 + 4.5):
+        snap = dal.snapshot(now=now)
+        for channel in [*snap, "grid/Nope"]:
+            r = snap.get(channel)
+            expected = r.value if r is not None and r.quality is Quality.GOOD else None
+            assert snap.value(channel) == expected, (now, channel)
+
+
+def test_snapshot_uses_the_dal_clock():
+    now = [T0 + 10.0]
+    dal = Dal(default_max_age=5.0, clock=lambda: now[0])
+    dal.write("grid/ActivePower", 1.0, T0)
+    assert dal.snapshot().time == T0 + 10.0
+    assert dal.snapshot()["grid/ActivePower"].quality is Quality.STALE
+    now[0] = T0 + 4.0
+    assert dal.snapshot()["grid/ActivePower"].quality is Quality.GOOD
+
+
+def test_subscribers_get_what_was_stored():
+    dal = Dal()
+    got: list[list[tuple[str, Reading]]] = []
+    dal.subscribe(got.append)
+    dal.write_many("grid", {"ActivePower": 1.0, "Frequency": 50.0}, T0)  # checked path
+    dal.write_many("grid", {"ActivePower": 2.0, "Frequency": 50.1}, T0 + 1)  # the core's fast path
+    dal.write_many("grid", {"ActivePower": None, "Frequency": 50.2}, T0 + 2)
+    dal.write_many("grid", {"ActivePower": 3, "Frequency": 50.3}, T0 + 3, Quality.ERROR)
+    assert got == [
+        [("grid/ActivePower", Reading(1.0, "W", T0, Quality.GOOD)),
+         ("grid/Frequency", Reading(50.0, "Hz", T0, Quality.GOOD))],
+        [("grid/ActivePower", Reading(2.0, "W", T0 + 1, Quality.GOOD)),
+         ("grid/Frequency", Reading(50.1, "Hz", T0 + 1, Quality.GOOD))],
+        [("grid/ActivePower", Reading(None, "W", T0 + 2, Quality.ERROR)),
+         ("grid/Frequency", Reading(50.2, "Hz", T0 + 2, Quality.GOOD))],
+        [("grid/ActivePower", Reading(None, "W", T0 + 3, Quality.ERROR)),
+         ("grid/Frequency", Reading(None, "Hz", T0 + 3, Quality.ERROR))],
+    ]  # fmt: skip
+
+
+def test_writers_alternating_channel_sets_never_tear_a_snapshot():
+    """One writer alternates between a fast set, the fast set with the slow channels, single
+    writes and batches of frames; a reader checks that L1..L3 always come from one write."""
+    import numpy as np
+
+    dal = Dal(default_max_age=1e9)
+    stop = threading.Event()
+    torn: list[tuple] = []
+    done = [0]
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            v = float(i)
+            phases = {f"ActivePower_L{p}": v for p in (1, 2, 3)}
+            match i % 4:
+                case 0:
+                    dal.write_many("grid", phases, T0 + i)
+                case 1:
+                    dal.write_many("grid", {**phases, "EnergyImport": v}, T0 + i)
+                case 2:
+                    dal.write_frames(
+                        "grid",
+                        np.array([T0 + i - 0.5, T0 + i]),
+                        {k: np.array([0.0, x]) for k, x in phases.items()},
+                    )
+                case _:
+                    dal.write_many("grid", dict(reversed(phases.items())), T0 + i)
+                    dal.write("grid/Frequency", 50.0, T0 + i)
+            done[0] = i
+
+    def reader() -> None:
+        for _ in range(3000):
+            snap = dal.snapshot(now=T0)
+            if "grid/ActivePower_L1" not in snap:
+                continue
+            readings = [snap[f"grid/ActivePower_L{p}"] for p in (1, 2, 3)]
+            if len({(r.value, r.timestamp) for r in readings}) != 1:
+                torn.append(tuple(readings))
+        stop.set()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not torn, torn[:3]
+    assert done[0] > 50
+
+
+# --- time: the DAL's clock, timestamps in the future ----------------------------------------------
+
+
+def test_a_timestamp_ahead_of_the_clock_is_refused_naming_the_channel():
+    dal = Dal(clock=lambda: T0)
+    dal.write("grid/ActivePower", 1.0, T0 + 1.0)  # at the tolerance (1 s by default): accepted
+    before = dict(dal.snapshot(now=T0))
+    with pytest.raises(FutureTimestampError, match=r"grid/ActivePower: timestamp .* 2 s ahead") as e:
+        dal.write("grid/ActivePower", 2.0, T0 + 2.0)
+    assert (e.value.channel, e.value.timestamp, e.value.clock, e.value.max_future) == (
+        "grid/ActivePower", T0 + 2.0, T0, 1.0)  # fmt: skip
+    assert e.value.ahead == 2.0
+    with pytest.raises(FutureTimestampError, match=r"grid/Voltage_L1 \(and 3 more channels\)"):
+        dal.write_many("grid", {f"Voltage_L{p}": 230.0 for p in (1, 2, 3)} | {"Frequency": 50.0}, T0 + 5)
+    assert dict(dal.snapshot(now=T0)) == before
+    assert issubclass(FutureTimestampError, TimestampError)
+
+
+@pytest.mark.parametrize(
+    ("scale", "unit"), [(1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")]
+)
+def test_a_timestamp_in_milliseconds_is_refused_with_a_hint_and_blocks_nothing(scale, unit):
+    dal = Dal(clock=lambda: T0)
+    with pytest.raises(
+        FutureTimestampError, match=rf"grid/Frequency: .*looks like {unit}.*divide by {scale:.0f}"
+    ):
+        dal.write("grid/Frequency", 50.0, T0 * scale)
+    dal.write("grid/Frequency", 50.0, T0)  # the channel is not blocked
+    assert dal.snapshot(now=T0)["grid/Frequency"] == Reading(50.0, "Hz", T0, Quality.GOOD)
+
+
+def test_the_tolerance_is_set_per_dal_and_per_write():
+    dal = Dal(clock=lambda: T0, max_future=0.1)
+    with pytest.raises(FutureTimestampError, match=r"0\.1 s tolerance"):
+        dal.write("grid/Frequency", 50.0, T0 + 0.5)
+    # a PMU whose GPS time leads the local clock by 3 s passes its own tolerance
+    dal.write_many("grid_pmu", {"Frequency": 50.0, "Frequency_RoCoF": 0.01}, T0 + 3, max_future=5.0)
+    snap = dal.snapshot(now=T0)
+    assert snap["grid_pmu/Frequency"].quality is Quality.GOOD  # judged with the tolerance it came with
+    assert snap["grid_pmu/Timestamp"].quality is Quality.GOOD
+    # 5 s later by the clock, it is no longer ahead; 5.5 s earlier it lies in the future
+    assert dal.snapshot(now=T0 - 2.5)["grid_pmu/Frequency"].quality is Quality.STALE
+    assert dal.snapshot(now=T0 - 2.5)["grid_pmu/Timestamp"].quality is Quality.STALE
+    with pytest.raises(InvalidValueError, match="max_future"):
+        dal.write("grid/Frequency", 50.0, T0, max_future=-1.0)
+    with pytest.raises(InvalidValueError, match="max_future"):
+        Dal(max_future=math.nan)
+    with pytest.raises(ValueTypeError, match="clock"):
+        Dal(clock=123)  # type: ignore[arg-type]
+
+
+def test_a_reading_in_the_future_of_a_snapshot_is_never_good():
+    dal = Dal(default_max_age=1e9)
+    dal.write("grid/ActivePower", 1.0, T0)
+    assert dal.snapshot(now=T0 - 1.0)["grid/ActivePower"].quality is Quality.GOOD  # within 1 s
+    assert dal.snapshot(now=T0 - 1.001)["grid/ActivePower"].quality is Quality.STALE
+    assert dal.snapshot(now=T0 - 1.001).value("grid/ActivePower") is None
+
+
+# --- what cannot be physical --------------------------------------------------------------------
+
+
+def test_the_catalogue_flags_magnitudes_and_counters():
+    from gridtap.channels import DEVICE_CATALOGUES
+
+    specs = [s for cat in DEVICE_CATALOGUES.values() for s in cat]
+    for s in specs:
+        if "≥ 0" in s.description or s.name.startswith(("Current", "Voltage", "ApparentPower")):
+            assert s.minimum == 0.0, s.name
+        assert s.monotonic == (s.unit in ("kWh", "kVARh") and s.name != "EnergyNet"), s.name
+        if s.monotonic:
+            assert s.minimum == 0.0, s.name
+    # signed quantities have no minimum
+    assert all(s.minimum is None for s in specs if s.name.startswith(("ActivePower", "ReactivePower")))
+    assert {s.name for s in specs if s.monotonic} == {
+        "EnergyImport", "EnergyExport", "ReactiveEnergyImport", "ReactiveEnergyExport"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda d: d.write("grid/Current_L2", -0.5, T0 + 1), r"grid/Current_L2: -0.5 A cannot be physical"),
+        (
+            lambda d: d.write_many("grid", {"ActivePower": -5.0, "Current_L1": -1.0}, T0 + 1),
+            "grid/Current_L1",
+        ),
+        (
+            lambda d: d.write("grid/EnergyExport", -1.0, T0 + 1),
+            r"grid/EnergyExport: -1 kWh cannot be physical",
+        ),
+        (lambda d: d.write("grid/Voltage_L12", -400.0, T0 + 1), "grid/Voltage_L12"),
+        (lambda d: d.write("battery/MaxChargePower", -1.0, T0 + 1), "battery/MaxChargePower"),
+        (
+            lambda d: d.write("grid/EnergyImport", 99.5, T0 + 1),
+            r"grid/EnergyImport: .*99\.5 kWh is below the 100",
+        ),
+        (
+            lambda d: d.write_many("grid", {"ActivePower": 1.0, "EnergyImport": 99.0}, T0 + 1),
+            "never decreases",
+        ),
+        # the channels of the last write: the core's one-pass check sees them first
+        (
+            lambda d: d.write_many(
+                "grid", {"ActivePower": 5.0, "Current_L1": -1.0, "EnergyImport": 100.0}, T0 + 1
+            ),
+            "grid/Current_L1",
+        ),
+        (
+            lambda d: d.write_many(
+                "grid", {"ActivePower": 5.0, "Current_L1": 1.0, "EnergyImport": 90.0}, T0 + 1
+            ),
+            "grid/EnergyImport",
+        ),
+    ],
+)
+def test_what_cannot_be_physical_is_refused_and_changes_nothing(call, fragment):
+    dal = Dal()
+    dal.write_many("grid", {"ActivePower": 5.0, "Current_L1": 1.0, "EnergyImport": 100.0}, T0)
+    dal.write_many("grid", {"ActivePower": 5.0, "Current_L1": 1.0, "EnergyImport": 100.0}, T0)  # fast path
+    before = _state(dal)
+    with pytest.raises(InvalidValueError, match=fragment):
+        call(dal)
+    assert _state(dal) == before
+
+
+def test_a_counter_never_goes_below_its_highest_value():
+    dal = Dal(default_max_age=1e9)
+    dal.write_many("grid", {"EnergyImport": 100.0, "EnergyExport": 5.0}, T0)
+    dal.write_many("grid", {"EnergyImport": 100.0, "EnergyExport": 5.0}, T0 + 1)  # equal: fine
+    dal.write_many("grid", {"EnergyImport": None, "EnergyExport": 5.5}, T0 + 2)  # an ERROR between
+    with pytest.raises(InvalidValueError, match="grid/EnergyImport"):
+        dal.write("grid/EnergyImport", 99.0, T0 + 3)  # still below the 100 written before the ERROR
+    dal.write("grid/EnergyImport", 100.25, T0 + 3)
+    # a negative net energy is not a counter: it may fall and go below zero
+    dal.write("grid/EnergyNet", -5.0, T0 + 4)
+    dal.write("grid/EnergyNet", -7.0, T0 + 5)
+    # counters are per channel: another namespace starts from nothing
+    dal.write("grid_b/EnergyImport", 1.0, T0 + 5)
+    snap = dal.snapshot(now=T0 + 5)
+    assert (snap.value("grid/EnergyImport"), snap.value("grid/EnergyNet"), snap.value("grid_b/EnergyImport")) == (
+        100.25, -7.0, 1.0)  # fmt: skip
+
+
+def test_counters_the_pipeline_and_the_virtual_meter_publish_are_accepted():
+    """Counter trackers and integrated energies never trip the DAL's check: SDM630 counters that
+    wrap and are reset, and the integrated energy of power of random sign."""
+    import numpy as np
+    from gridtap import EnergyIntegrator, MeterPipeline, profiles
+
+    sdm = profiles.load("sdm630")
+    pipe = MeterPipeline(sdm)
+    dal = Dal(default_max_age=1e9)
+    rng = np.random.default_rng(3)
+    raw = 1000.0
+    for k in range(300):
+        raw = 5.0 if k == 150 else raw + float(rng.uniform(0, 0.01))  # a reset at k = 150
+        frame = sdm.encode({"Voltage_L1": 230.0, "Frequency": 50.0, "EnergyImport": raw, "EnergyExport": 7.0})
+        dal.write_many("grid", pipe.push(T0 + k, frame), T0 + k)
+    assert pipe.counter_resets == 1
+    integ = EnergyIntegrator(max_gap=60.0)
+    for k in range(2000):
+        integ.update(np.array([T0 + k]), np.array([float(rng.normal(0.0, 1.0)) * 10 ** rng.uniform(-3, 4)]))
+        dal.write_many("grid_v", {"EnergyImport": integ.import_kwh, "EnergyExport": integ.export_kwh}, T0 + k)
+    assert dal.snapshot(now=T0 + 2000).value("grid_v/EnergyExport") == integ.export_kwh
+
+
+@pytest.mark.parametrize(
+    "bad, exc, fragment",
+    [
+        (math.nan, InvalidValueError, "nan is not a valid GOOD value"),
+        (-math.inf, InvalidValueError, "-inf is not a valid GOOD value"),
+        (True, ValueTypeError, "real number in Hz"),
+        ("50", ValueTypeError, "real number in Hz"),
+        (0.5j, ValueTypeError, "real number in Hz"),
+        (-50.0, InvalidValueError, "cannot be physical"),
+    ],
+)
+def test_bad_values_in_the_channels_of_the_last_write_are_refused(bad, exc, fragment):
+    """Once a set of channels was written, the same keys take the core's fast path; a bad value
+    there still gets the error naming the channel, and nothing changes."""
+    import numpy as np
+
+    dal = Dal()
+    dal.write_many("grid", {"ActivePower": 1.0, "Frequency": 50.0}, T0)
+    dal.write_many("grid", {"ActivePower": 1.0, "Frequency": 50.0}, T0 + 1)
+    before = _state(dal)
+    for value in (bad, np.float64(bad)) if isinstance(bad, float) else (bad,):
+        with pytest.raises(exc, match=f"grid/Frequency: .*{fragment}"):
+            dal.write_many("grid", {"ActivePower": 2.0, "Frequency": value}, T0 + 2)
+        assert _state(dal) == before
+
+
+def test_what_push_returns_is_stored_as_its_dict_would_be():
+    """`MeterPipeline.push` output goes straight into write_many (the core reads its values
+    without a dict): the same readings as writing `to_dict()`, with None as ERROR."""
+    from gridtap import MeterPipeline, profiles
+
+    sdm = profiles.load("sdm630")
+    pipe = MeterPipeline(sdm)
+    direct, via_dict = Dal(default_max_age=1e9), Dal(default_max_age=1e9)
+    base = {"Voltage_L1": 230.0, "Voltage_L2": 231.0, "Voltage_L3": 229.0, "Frequency": 50.0,
+            "Current_L1": 4.0, "ActivePower_L1": 900.0, "EnergyImport": 10.0, "EnergyExport": 2.0}  # fmt: skip
+    for k in range(6):
+        values = dict(base, Frequency=None) if k == 4 else base  # one frame without a frequency
+        out = pipe.push(T0 + k, sdm.encode(values))
+        direct.write_many("grid", out, T0 + k)
+        via_dict.write_many("grid", out.to_dict(), T0 + k)
+        assert dict(direct.snapshot(now=T0 + k)) == dict(via_dict.snapshot(now=T0 + k)), k
+    snap = direct.snapshot(now=T0 + 5)
+    assert snap["grid/Voltage_L2"] == Reading(231.0, "V", T0 + 5, Quality.GOOD)
+    assert len(snap) == len(pipe.channels) + 1

@@ -358,7 +358,8 @@ def test_a_virtual_meter_continues_its_integrated_energy() -> None:
     from gridtap.virtual import VirtualGridMeter
 
     def meter() -> tuple[Dal, VirtualGridMeter]:
-        dal = Dal(default_max_age=1e9)
+        # T0 lies ahead of the wall clock: the DAL's clock is set past the test's last instant
+        dal = Dal(default_max_age=1e9, clock=lambda: T0 + 1000)
         return dal, VirtualGridMeter(dal, pv=None, battery=None, namespace="grid_v")
 
     dal, a = meter()

@@ -31,6 +31,7 @@ from gridtap.control import EdgeCycle, PeakShaving, PhaseZeroExport, RampLimiter
 from gridtap.dal import Dal, Quality, Reading, Snapshot, Subscription
 from gridtap.errors import (
     ChannelError,
+    FutureTimestampError,
     GridtapError,
     InputError,
     InternalError,
@@ -83,6 +84,7 @@ __all__ = [
     "Dal",
     "EdgeCycle",
     "EnergyIntegrator",
+    "FutureTimestampError",
     "GridtapError",
     "InputError",
     "InternalError",

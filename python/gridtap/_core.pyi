@@ -76,6 +76,16 @@ class ChannelValues(Mapping[str, float | None]):
     def __len__(self) -> int: ...
     def to_dict(self) -> dict[str, float | None]: ...
 
+class WriteLayout:
+    """The channel names of one kind of DAL write (bare names, in write order) and the physical
+    minima (index, lowest value) that apply to them: the DAL's one-pass check of its common case."""
+
+    def __init__(self, names: tuple[str, ...], minima: list[tuple[int, float]]) -> None: ...
+    def values(self, mapping: object) -> tuple[float, ...] | None:
+        """The values as a tuple if `mapping` is a dict or a ChannelValues with exactly these
+        names as keys, in this order, and every value is a finite float at or above its minimum;
+        else None (the caller then checks each value and names what is wrong)."""
+
 class MeterPipeline:
     """Registers → standard channels, frame by frame: decode, sign normalisation, aggregation,
     RoCoF (where the meter has none) and energy (integrated where the meter has no counters;
@@ -98,15 +108,21 @@ class MeterPipeline:
         self, timestamp: float, registers: npt.NDArray[np.uint16], block_ok: list[bool] | None = None
     ) -> ChannelValues:
         """One frame: a read-only mapping {channel: value, or None where there is no valid value}.
-        block_ok marks read blocks that failed. Timestamps must increase; on InputError nothing
-        changes."""
+        block_ok marks read blocks that failed. A timestamp equal to the previous one is refused
+        (InputError; nothing changes). One before the previous is a wall-clock step back: the
+        RoCoF window and the energy integration start again there, as after a gap (nothing is
+        integrated across the step; meter counters are unaffected), and `clock_steps` counts it.
+        The result can go straight to `Dal.write_many(namespace, values, timestamp)`."""
     def push_many(
         self,
         timestamps: npt.NDArray[np.float64],
         registers: npt.NDArray[np.uint16],
         block_ok: list[bool] | None = None,
     ) -> dict[str, npt.NDArray[np.float64]]:
-        """Many frames (n × frame_length): {channel: float64 array}, NaN where invalid."""
+        """Many frames (n × frame_length): {channel: float64 array}, NaN where invalid.
+        Timestamps increase within the batch; its first may step back from the previous call's
+        last (as for `push`). `Dal.write_frames(namespace, timestamps, result)` stores the batch:
+        the DAL keeps each channel's last value (NaN there is an ERROR reading)."""
     @property
     def channels(self) -> list[str]: ...
     @property
@@ -152,6 +168,9 @@ class MeterPipeline:
         finite and >= 0, a raw value beyond its counter's span, or a total below what this
         pipeline already published (energy never goes backwards). The interval across a restart
         is not integrated; a meter counter lower than its saved raw value counts as a reset."""
+    @property
+    def clock_steps(self) -> int:
+        """Frames that came before the previous one (the wall clock stepped back)."""
 
 # ---- signal-processing kernels (RoCoF, loss-of-mains trip, energy, counters): begin ----
 

@@ -33,14 +33,30 @@ class ChannelSpec:
     description: str
     optional: bool
     phase: str | None  # "L1", "L2", "L3", "L12", "L23", "L31" or None for totals
+    # Physical limits the DAL enforces on every write. `minimum`: the lowest value that can be
+    # physical (a magnitude or a counter is never negative). `monotonic`: a counter that never
+    # decreases; the DAL refuses a value below the highest one written before.
+    minimum: float | None = None
+    monotonic: bool = False
 
 
 def _phased(
-    base: str, unit: str, text: str, optional: bool, phases: tuple[str, ...] = ("L1", "L2", "L3")
+    base: str,
+    unit: str,
+    text: str,
+    optional: bool,
+    phases: tuple[str, ...] = ("L1", "L2", "L3"),
+    minimum: float | None = None,
 ) -> list[ChannelSpec]:
     return [
-        ChannelSpec(f"{base}_{p}", unit, f"{text} on phase {p}.", optional or p != "L1", p) for p in phases
+        ChannelSpec(f"{base}_{p}", unit, f"{text} on phase {p}.", optional or p != "L1", p, minimum)
+        for p in phases
     ]
+
+
+def _counter(name: str, unit: str, text: str, optional: bool) -> ChannelSpec:
+    """An energy counter: never negative, never decreasing."""
+    return ChannelSpec(name, unit, text, optional, None, minimum=0.0, monotonic=True)
 
 
 _P, _Q = "W, + import / − export", "VAR, + inductive (lagging) / − capacitive (IEEE 1459)"
@@ -56,27 +72,28 @@ CHANNELS: tuple[ChannelSpec, ...] = (
         "Net apparent power: arithmetic sum of the phases' S, else √(P²+Q²).",
         False,
         None,
+        minimum=0.0,
     ),
     ChannelSpec(
         "PowerFactor", "", "Net power factor |P|/S, signed by P (IEC): + importing, − exporting.", False, None
     ),
-    ChannelSpec("Frequency", "Hz", "Grid frequency.", False, None),
+    ChannelSpec("Frequency", "Hz", "Grid frequency.", False, None, minimum=0.0),
     ChannelSpec("Frequency_RoCoF", "Hz/s", "Rate of change of frequency (meter's or estimated).", True, None),
-    *_phased("Voltage", "V", "Line-to-neutral RMS voltage", False),
-    *_phased("Current", "A", "RMS current magnitude (≥ 0)", False),
-    ChannelSpec("EnergyImport", "kWh", "Imported active energy counter; never decreases.", False, None),
-    ChannelSpec("EnergyExport", "kWh", "Exported active energy counter; never decreases.", False, None),
+    *_phased("Voltage", "V", "Line-to-neutral RMS voltage", False, minimum=0.0),
+    *_phased("Current", "A", "RMS current magnitude (≥ 0)", False, minimum=0.0),
+    _counter("EnergyImport", "kWh", "Imported active energy counter; never decreases.", False),
+    _counter("EnergyExport", "kWh", "Exported active energy counter; never decreases.", False),
     ChannelSpec("EnergyNet", "kWh", "EnergyImport − EnergyExport.", False, None),
-    ChannelSpec("ReactiveEnergyImport", "kVARh", "Inductive (lagging) reactive energy counter.", True, None),
-    ChannelSpec("ReactiveEnergyExport", "kVARh", "Capacitive (leading) reactive energy counter.", True, None),
+    _counter("ReactiveEnergyImport", "kVARh", "Inductive (lagging) reactive energy counter.", True),
+    _counter("ReactiveEnergyExport", "kVARh", "Capacitive (leading) reactive energy counter.", True),
     ChannelSpec(
         "Timestamp", "s", "Time of the namespace's newest measurement (added by the DAL).", False, None
     ),
     # extras beyond the spec's table
-    *_phased("Voltage", "V", "Line-to-line RMS voltage", True, ("L12", "L23", "L31")),
-    *_phased("ApparentPower", "VA", "Apparent power", True),
+    *_phased("Voltage", "V", "Line-to-line RMS voltage", True, ("L12", "L23", "L31"), minimum=0.0),
+    *_phased("ApparentPower", "VA", "Apparent power", True, minimum=0.0),
     *_phased("PowerFactor", "", "Power factor |P|/S signed by P", True),
-    ChannelSpec("PhaseImbalance", "W", "Largest minus smallest phase active power.", True, None),
+    ChannelSpec("PhaseImbalance", "W", "Largest minus smallest phase active power.", True, None, minimum=0.0),
 )
 
 _LOAD_P = "W, + consumption"
@@ -99,8 +116,10 @@ PV_CHANNELS: tuple[ChannelSpec, ...] = (
         None,
     ),
     *_phased("ReactivePower", "VAR", "PV reactive power, generator sense (+ supplied)", True),
-    ChannelSpec("SetActivePowerLimit", "W", "Curtailment setpoint: maximum PV output (≥ 0).", True, None),
-    *_phased("SetActivePowerLimit", "W", "Curtailment setpoint: maximum PV output", True),
+    ChannelSpec(
+        "SetActivePowerLimit", "W", "Curtailment setpoint: maximum PV output (≥ 0).", True, None, minimum=0.0
+    ),
+    *_phased("SetActivePowerLimit", "W", "Curtailment setpoint: maximum PV output", True, minimum=0.0),
 )
 
 _BAT_P = "W, + charging / − discharging"
@@ -111,11 +130,23 @@ BATTERY_CHANNELS: tuple[ChannelSpec, ...] = (
     *_phased("ReactivePower", "VAR", f"Battery reactive power ({_Q})", True),
     ChannelSpec("SetActivePower", "W", f"Battery power setpoint ({_BAT_P}).", True, None),
     *_phased("SetActivePower", "W", f"Battery power setpoint ({_BAT_P})", True),
-    ChannelSpec("MaxChargePower", "W", "Largest charging power the battery accepts now (≥ 0).", True, None),
     ChannelSpec(
-        "MaxDischargePower", "W", "Largest discharging power the battery gives now (≥ 0).", True, None
+        "MaxChargePower",
+        "W",
+        "Largest charging power the battery accepts now (≥ 0).",
+        True,
+        None,
+        minimum=0.0,
     ),
-    ChannelSpec("StateOfCharge", "%", "Battery state of charge.", True, None),
+    ChannelSpec(
+        "MaxDischargePower",
+        "W",
+        "Largest discharging power the battery gives now (≥ 0).",
+        True,
+        None,
+        minimum=0.0,
+    ),
+    ChannelSpec("StateOfCharge", "%", "Battery state of charge.", True, None, minimum=0.0),
 )
 
 DEVICE_CATALOGUES: dict[str, tuple[ChannelSpec, ...]] = {

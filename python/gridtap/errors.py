@@ -6,6 +6,7 @@ from gridtap._core import InputError, InternalError
 
 __all__ = [
     "ChannelError",
+    "FutureTimestampError",
     "GridtapError",
     "InputError",
     "InternalError",
@@ -30,6 +31,28 @@ class InvalidValueError(GridtapError, ValueError):
 
 class TimestampError(InvalidValueError):
     """A timestamp that is not finite or goes backwards."""
+
+
+class FutureTimestampError(TimestampError):
+    """A timestamp further ahead of the DAL's clock than the tolerance (`max_future`) allows.
+
+    A source with a clock of its own (a PMU's GPS time) catches it to report the offset between
+    its clock and the local one: `ahead` = timestamp − clock (s), and the `channel`, `timestamp`,
+    `clock` and `max_future` that were compared.
+    """
+
+    def __init__(
+        self, message: str, *, channel: str, timestamp: float, clock: float, max_future: float
+    ) -> None:
+        super().__init__(message)
+        self.channel = channel
+        self.timestamp = timestamp
+        self.clock = clock
+        self.max_future = max_future
+
+    @property
+    def ahead(self) -> float:
+        return self.timestamp - self.clock
 
 
 class ValueTypeError(GridtapError, TypeError):

@@ -279,7 +279,8 @@ class ModbusMeter:
         if groups is not None:
             return set(groups)
         due = {"fast"}
-        if self._last_slow is None or now - self._last_slow >= self.slow_interval:
+        # a last slow read in the future: the wall clock stepped back, read them now
+        if self._last_slow is None or not 0 <= now - self._last_slow < self.slow_interval:
             due.add("slow")
         return due
 

@@ -223,6 +223,12 @@ impl EnergyIntegrator {
     pub fn last_timestamp(&self) -> Option<f64> {
         self.last.map(|s| s.0)
     }
+
+    /// Forget the last sample and keep the sums: the next sample starts a new series, with
+    /// nothing integrated between them (the wall clock stepped back).
+    pub fn restart_series(&mut self) {
+        self.last = None;
+    }
 }
 
 /// One `EnergyIntegrator` per phase, fed with rows of a samples × phases block (row-major), as a
@@ -420,6 +426,20 @@ mod tests {
         e.update(&[T0 + fortnight + 60.0], &[6000.0]).unwrap();
         assert!((e.import_kwh() - 0.1).abs() < 1e-12);
         assert_eq!(e.gap_count(), 1);
+    }
+
+    #[test]
+    fn restarting_the_series_integrates_nothing_across_and_keeps_the_sums() {
+        // 3600 W for 2 s is 2 Wh; then the clock steps back an hour: a new series begins there
+        let mut e = integ();
+        e.update(&[T0, T0 + 1.0, T0 + 2.0], &[3600.0; 3]).unwrap();
+        e.restart_series();
+        assert_eq!(e.last_timestamp(), None);
+        e.update(&[T0 - 3600.0], &[3600.0]).unwrap();
+        assert!((e.import_kwh() - 0.002).abs() < 1e-15, "{}", e.import_kwh());
+        e.update(&[T0 - 3599.0], &[3600.0]).unwrap();
+        assert!((e.import_kwh() - 0.003).abs() < 1e-15, "{}", e.import_kwh());
+        assert_eq!(e.gap_count(), 0);
     }
 
     #[test]

@@ -306,6 +306,8 @@ struct Streams {
     /// counter events seen so far: wraps and resets
     counter_wraps: u64,
     counter_resets: u64,
+    /// frames that came before the previous one: the wall clock stepped back
+    clock_steps: u64,
 }
 
 #[derive(Clone)]
@@ -365,6 +367,29 @@ impl Streams {
         }
         self.last_t = Some(t);
     }
+
+    /// Before a frame at `t`: if it comes before the previous frame, the wall clock stepped back.
+    /// The streams then start again as after a gap: a new RoCoF window, nothing integrated across
+    /// the step (the integrated energy keeps its value), meter counters unaffected.
+    fn follow_clock(&mut self, t: f64) {
+        if !self.last_t.is_some_and(|prev| t < prev) {
+            return;
+        }
+        self.clock_steps += 1;
+        if let Some(est) = self.rocof.as_mut() {
+            // the configuration was accepted when the pipeline was built
+            if let Ok(fresh) = RocofEstimator::new(est.config().clone()) {
+                *est = fresh;
+            }
+        }
+        for integ in [self.energy.as_mut(), self.reactive_energy.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            integ.restart_series();
+        }
+        self.last_t = None;
+    }
 }
 
 impl MeterPipeline {
@@ -407,6 +432,7 @@ impl MeterPipeline {
                 last_t: None,
                 counter_wraps: 0,
                 counter_resets: 0,
+                clock_steps: 0,
             },
             tile: Tile::default(),
             sources: SourceStats::default(),
@@ -441,7 +467,12 @@ impl MeterPipeline {
                 ));
             }
         }
-        let mut last = self.streams.last_t;
+        // a first frame before the previous one is a clock step (`Streams::follow_clock`), not
+        // disorder; only a repeated timestamp is refused
+        let mut last = match (self.streams.last_t, ts.first()) {
+            (Some(prev), Some(&first)) if first < prev => None,
+            (last, _) => last,
+        };
         for (i, &t) in ts.iter().enumerate() {
             if !t.is_finite() {
                 return Err(input_err!(
@@ -480,6 +511,11 @@ impl MeterPipeline {
         self.streams.counter_resets
     }
 
+    /// Frames that came before the previous frame (the wall clock stepped back).
+    pub fn clock_steps(&self) -> u64 {
+        self.streams.clock_steps
+    }
+
     /// One frame. On error nothing changes.
     pub fn push(
         &mut self,
@@ -489,6 +525,7 @@ impl MeterPipeline {
         v: &mut [f64; NCH],
     ) -> Result<()> {
         self.check_frames(&[t], frame.len(), block_ok)?;
+        self.streams.follow_clock(t);
         let tracked = self.tracked_sources();
         let tile = &mut self.tile;
         tile.read_fields(&self.profile, frame, 1, block_ok);
@@ -511,6 +548,9 @@ impl MeterPipeline {
         self.check_frames(ts, frames.len(), block_ok)?;
         let chans = self.channels();
         check_outs(outs, chans.len(), ts.len())?;
+        if let Some(&first) = ts.first() {
+            self.streams.follow_clock(first);
+        }
         let fl = self.profile.frame_length;
         let nb = self.profile.blocks.len();
         let mut tile = Tile::<TILE>::default();

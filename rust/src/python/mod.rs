@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 mod c37118;
 mod c37118_config;
 mod c37118_encode;
+mod dal;
 mod decode;
 mod pipeline;
 mod pipeline_state;
@@ -162,6 +163,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    dal::register(m)?;
     decode::register(m)?;
     signal::register(m)?;
     pipeline::register(m)?;

@@ -404,6 +404,13 @@ impl MeterPipeline {
         let saved = pipeline_state::from_dict(state, &self.inner, self.channels())?;
         guard(|| self.inner.restore_state(&saved))
     }
+
+    /// Frames that came before the previous one (the wall clock stepped back): the RoCoF window
+    /// and the energy integration started again there, as after a gap.
+    #[getter]
+    fn clock_steps(&self) -> u64 {
+        self.inner.clock_steps()
+    }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -55,6 +55,16 @@ impl ChannelValues {
         ChannelValues { layout, values }
     }
 
+    /// The channel names, in order (interned strings shared by every frame of a pipeline).
+    pub(crate) fn names<'py>(&self, py: Python<'py>) -> &Bound<'py, PyTuple> {
+        self.layout.keys.bind(py)
+    }
+
+    /// The values in the order of `names` (NaN where there is no valid value).
+    pub(crate) fn ordered(&self) -> impl Iterator<Item = f64> + '_ {
+        self.layout.slots.iter().map(|&c| self.values[c])
+    }
+
     fn slot(&self, key: &Bound<'_, PyAny>) -> Option<usize> {
         let name = key.cast::<PyString>().ok()?;
         let name = name.to_str().ok()?;

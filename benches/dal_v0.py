@@ -1,4 +1,6 @@
-"""The Device Abstraction Layer: the channel store every adapter writes and every consumer reads.
+"""The DAL as it was before the record-per-write store (gridtap commit f866ec4), kept unchanged as
+a baseline for benches/bench_dal.py: a reading per channel built at every write, every reading
+rebuilt at every snapshot.
 
 Writes carry the timestamp of the measurement and a quality. Snapshots are immutable and
 consistent: a `write_many` is applied under one lock, so a snapshot holds all of it or none of it.
