@@ -25,18 +25,42 @@ SPEC_TABLE = [
 ]  # fmt: skip
 
 
-def spec_file(repo: Path = REPO) -> Path:
+REPO_COPY = Path("docs") / "spec" / "grid-meter-abstraction.md"
+
+
+def shared_spec(repo: Path) -> Path | None:
     """The shared folder sits beside the repository (../shared); a git worktree is one level deeper
-    (../../shared), so the nearest ancestor holding shared/spec wins. Missing is a failure that names
-    the file: without it the transcription above would only be compared with itself."""
+    (../../shared), so the nearest ancestor holding shared/spec wins."""
     for parent in repo.parents:
         if (parent / SPEC_NAME).is_file():
             return parent / SPEC_NAME
+    return None
+
+
+def spec_file(repo: Path = REPO) -> Path:
+    """The spec: the shared original where it is reachable, else the repository's copy of it
+    (docs/spec, kept identical by a test below, so a clone on its own is still checked against the
+    spec). Neither is a failure that names the files: without one the transcription above would
+    only be compared with itself."""
+    shared = shared_spec(repo)
+    if shared is not None:
+        return shared
+    if (repo / REPO_COPY).is_file():
+        return repo / REPO_COPY
     pytest.fail(
-        f"the spec file {repo.parent / SPEC_NAME} is missing (looked for {SPEC_NAME} beside {repo} "
-        "and beside each folder above it); the channel catalogue is checked against its table",
+        f"the spec file is missing: neither {repo / REPO_COPY} nor {repo.parent / SPEC_NAME} (looked for "
+        f"{SPEC_NAME} beside {repo} and beside each folder above it); the channel catalogue is checked "
+        "against its table",
         pytrace=False,
     )
+
+
+def test_the_repository_copy_of_the_spec_is_the_shared_spec():
+    copy = (REPO / REPO_COPY).read_bytes()  # a missing copy fails here, naming it
+    shared = shared_spec(REPO)
+    if shared is not None:
+        assert copy == shared.read_bytes(), f"{REPO_COPY} differs from {shared}: copy the spec again"
+    assert spec_rows(REPO / REPO_COPY) == SPEC_TABLE
 
 
 def spec_rows(path: Path) -> list[tuple[str, str]]:
@@ -53,6 +77,9 @@ def test_a_missing_spec_file_fails_and_names_it(tmp_path: Path):
     repo.mkdir(parents=True)
     with pytest.raises(pytest.fail.Exception, match=re.escape(str(tmp_path / "clone" / SPEC_NAME))):
         spec_file(repo)
+    (repo / REPO_COPY).parent.mkdir(parents=True)
+    (repo / REPO_COPY).write_text("| `ActivePower` | W | total |\n", encoding="utf-8")
+    assert spec_file(repo) == repo / REPO_COPY
 
 
 def test_the_spec_is_found_beside_the_repository_and_beside_a_worktree(tmp_path: Path):
