@@ -330,7 +330,8 @@ class PmuMeter:
         if config is None:
             self.stats.timeouts += 1
             raise LinkDown(
-                f"no configuration ({self.config_frame.upper()}) for IDCODE {self.idcode} within {self.timeout} s"
+                f"no configuration ({self.config_frame.upper().replace('CFG', 'CFG-')}) for IDCODE "
+                f"{self.idcode} within {self.timeout:g} s"
             )
         if self._mapping_error is not None:
             raise LinkDown(self._mapping_error)
@@ -728,7 +729,8 @@ class PmuMeter:
         try:
             while True:
                 try:
-                    await self._start()
+                    if not self.link_up:
+                        await self._start()
                     was_down = False
                     backoff = 0.0
                     await self._watch()

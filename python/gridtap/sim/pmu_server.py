@@ -27,7 +27,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from gridtap._core import (
     C37118Config,
@@ -147,8 +147,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.peers: dict[Any, _Client] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # (on 3.11 the selector's datagram transport does not subclass DatagramTransport)
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         client = self.peers.get(addr)
