@@ -106,7 +106,9 @@ def _pick_pmu(config: C37118Config, pmu: int | str | None, where: str) -> int:
             )
         return 0
     for i, p in enumerate(pmus):
-        if (isinstance(pmu, int) and p.idcode == pmu) or (isinstance(pmu, str) and p.station.strip() == pmu.strip()):
+        if (isinstance(pmu, int) and p.idcode == pmu) or (
+            isinstance(pmu, str) and p.station.strip() == pmu.strip()
+        ):
             return i
     have = ", ".join(f"{p.station.strip()!r} (id {p.idcode})" for p in pmus)
     raise MappingError(f"{where}: the stream has no PMU {pmu!r}; it has {have}")
@@ -480,7 +482,12 @@ class PmuMeter:
         due = dal is not None and (
             self._interval is None or t - self._last_published >= self._interval - 0.5 * self._period
         )
-        if self._energy_fresh and (due or self._readers) and not bad and values.get("ActivePower") is not None:
+        if (
+            self._energy_fresh
+            and (due or self._readers)
+            and not bad
+            and values.get("ActivePower") is not None
+        ):
             # the counters integrated through this frame carry its time
             self._energy_fresh = False
             values.update(self._energy_values)
@@ -499,7 +506,12 @@ class PmuMeter:
         stats = self.stats
         last = self._last_time
         if last is not None and t <= last:
-            if (f.leap_pending or f.leap_occurred) and not f.leap_delete and last - t < 1.5 and _near_midnight(t):
+            if (
+                (f.leap_pending or f.leap_occurred)
+                and not f.leap_delete
+                and last - t < 1.5
+                and _near_midnight(t)
+            ):
                 # SOC repeats the inserted second: keep integrating, publish nothing
                 if not self._in_repeat:
                     self._in_repeat = True
@@ -665,7 +677,10 @@ class PmuMeter:
         channels: Sequence[str] = (
             self.mapping.channels if self.mapping else ("ActivePower", "Frequency", "Frequency_RoCoF")
         )
-        return {ch: Reading(None, channel_spec(f"{self.namespace}/{ch}").unit, t, Quality.ERROR) for ch in channels}
+        return {
+            ch: Reading(None, channel_spec(f"{self.namespace}/{ch}").unit, t, Quality.ERROR)
+            for ch in channels
+        }
 
     async def read(self) -> dict[str, Reading]:
         """The channels of the next data frame: {channel: Reading}, stamped with the frame's time.
@@ -680,7 +695,9 @@ class PmuMeter:
             except LinkDown as e:
                 self._teardown()
                 return self._all_error(now, str(e))
-        fut: asyncio.Future[tuple[float, dict[str, float | None]]] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[tuple[float, dict[str, float | None]]] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._readers.append(fut)
         try:
             async with asyncio.timeout(self._data_timeout()):

@@ -88,7 +88,7 @@ _COMPONENTS = {"A": "L1", "B": "L2", "C": "L3", "positive": "positive"}
 
 
 def classify_phasor_name(name: str, digits_are_phases: bool = False) -> str | None:
-    """"L1", "L2", "L3", "positive" or None (not recognised, or conflicting tokens)."""
+    """ "L1", "L2", "L3", "positive" or None (not recognised, or conflicting tokens)."""
     found: set[str] = set()
     for token in _SPLIT.split(name.upper()):
         if not token:
@@ -225,7 +225,9 @@ def _explicit_roles(
                     f"PMU {station!r}: {role} = {ref!r}: no such phasor; it has {', '.join(map(repr, names))}"
                 )
             if len(matches) > 1:
-                raise MappingError(f"PMU {station!r}: {role} = {ref!r}: several phasors have that name; give its index")
+                raise MappingError(
+                    f"PMU {station!r}: {role} = {ref!r}: several phasors have that name; give its index"
+                )
             index = matches[0]
         want = "V" if role.startswith("Voltage") else "A"
         if units[index] != want:

@@ -209,7 +209,9 @@ class PmuSimulator:
             raise InvalidValueError(f"format must be a FORMAT word 0x0..0xF, got {format!r}")
         if version not in (1, 2):
             raise InvalidValueError(f"version must be 1 (2005) or 2 (2011), got {version!r}")
-        phases = sum(1 for k in scenario.sample(scenario.start).grid if k.startswith("Voltage_L") and len(k) == 10)
+        phases = sum(
+            1 for k in scenario.sample(scenario.start).grid if k.startswith("Voltage_L") and len(k) == 10
+        )
         names, units, scales, components = _phasor_layout(phasors, phases, voltage_scale, current_scale)
         self.scenario = scenario
         self.idcode = idcode
