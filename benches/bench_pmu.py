@@ -31,7 +31,7 @@ from conftest import QUICK, interleaved_medians
 from gridtap import Dal
 from gridtap._core import encode_c37118_config
 from gridtap.pmu import PmuMeter
-from gridtap.pmu_mapping import ChannelMapper, PhasorMapping
+from gridtap.pmu_mapping import ChannelMapper
 
 HOST = "127.0.0.1"
 STREAMS = 20 if QUICK else 100
@@ -140,7 +140,9 @@ def recorded_stream(n: int) -> tuple[bytes, list[bytes], float]:
 class StructParser:
     """What a user would write: one frame per read, header, CRC, STAT, float phasors, FREQ/DFREQ."""
 
-    def __init__(self, mapper: ChannelMapper, dal: Dal, namespace: str, n_phasors: int, time_base: int) -> None:
+    def __init__(
+        self, mapper: ChannelMapper, dal: Dal, namespace: str, n_phasors: int, time_base: int
+    ) -> None:
         self.mapper = mapper
         self.dal = dal
         self.namespace = namespace
@@ -194,7 +196,9 @@ def test_per_frame_against_a_struct_parser(benchmark, ratios) -> None:
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     assert meter.stats.missed_cycles == 0 and meter.stats.polls > 0
     case = "PMU frame, bytes to DAL (6 phasors, float)"
-    ratios.add(benchmark, case, medians["gridtap"], {"struct + crc_hqx parser": medians["struct"]}, unit="frame")
+    ratios.add(
+        benchmark, case, medians["gridtap"], {"struct + crc_hqx parser": medians["struct"]}, unit="frame"
+    )
 
 
 # ---- live: many streams -------------------------------------------------------------------------

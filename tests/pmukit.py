@@ -146,7 +146,9 @@ class ScriptedPmu:
 
 
 @contextlib.asynccontextmanager
-async def scripted(cfg: bytes, frames: Sequence[bytes], gap: float | None = 0.0) -> AsyncIterator[tuple[ScriptedPmu, int]]:
+async def scripted(
+    cfg: bytes, frames: Sequence[bytes], gap: float | None = 0.0
+) -> AsyncIterator[tuple[ScriptedPmu, int]]:
     pmu = ScriptedPmu(cfg, frames, gap)
     port = await pmu.start()
     try:

@@ -35,7 +35,9 @@ class PmuInThread:
 
 def test_pmu_prints_the_configuration_the_mapping_and_live_values(capsys):
     with PmuInThread(idcode=7, format=0x1, station="FEEDER 4") as port:
-        rc = main(["pmu", "127.0.0.1", str(port), "--id", "7", "--duration", "1", "--interval", "0.3", "--header"])
+        rc = main(
+            ["pmu", "127.0.0.1", str(port), "--id", "7", "--duration", "1", "--interval", "0.3", "--header"]
+        )
     out = capsys.readouterr().out
     assert rc == 0
     assert f"PMU stream IDCODE 7 at 127.0.0.1:{port} (TCP), CFG-2: time base 1000000, 50 frames/s" in out

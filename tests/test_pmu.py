@@ -70,7 +70,9 @@ def test_every_format_reads_the_scenario_values(fmt):
     assert checked >= 28
     # the sign conventions, stated once more by hand
     assert readings["ActivePower_L1"].value > 0 and readings["ReactivePower_L1"].value > 0  # inductive load
-    assert readings["ActivePower_L2"].value < 0 and readings["ReactivePower_L2"].value < 0  # export, capacitive
+    assert (
+        readings["ActivePower_L2"].value < 0 and readings["ReactivePower_L2"].value < 0
+    )  # export, capacitive
     assert readings["ActivePower"].value == pytest.approx(10000.0, abs=40)
     assert readings["Frequency"].value == pytest.approx(50.02, abs=1e-3)
     assert sim.commands[:2] == [5, 2]  # send CFG-2, then turn on
@@ -244,6 +246,7 @@ def test_positive_sequence_only_pmu(caplog):
     assert first["ReactivePower"].value == pytest.approx(2700.0, abs=0.5)
     assert first["ApparentPower"].value == pytest.approx(math.hypot(12000.0, 2700.0), abs=0.5)
     assert "Voltage_L1" not in first and "ActivePower_L1" not in first
+    assert second["ActivePower"].timestamp > first["ActivePower"].timestamp
     assert {"Voltage_L1", "Current_L3", "ActivePower_L2", "PhaseImbalance"} <= set(meter.left_out)
     said = [r.message for r in caplog.records if "positive sequence only" in r.message]
     assert len(said) == 1 and "Voltage_L1" in said[0]  # said once, naming what is left out
@@ -294,7 +297,9 @@ class FutureRefusingDal(Dal):
 
     def write_many(self, namespace, values, timestamp, quality=Quality.GOOD):
         if timestamp > time.time() + 0.5:
-            raise TimestampError(f"{namespace}/{next(iter(values))}: timestamp {timestamp} lies in the future")
+            raise TimestampError(
+                f"{namespace}/{next(iter(values))}: timestamp {timestamp} lies in the future"
+            )
         super().write_many(namespace, values, timestamp, quality)
 
 

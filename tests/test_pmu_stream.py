@@ -4,6 +4,7 @@ STAT quality, leap seconds, lost, repeated and batched frames, absent data."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 
 import pytest
@@ -73,7 +74,7 @@ def test_stat_data_error_other_than_00_is_error():
 @pytest.mark.parametrize("policy", ["flag", "error"])
 def test_sync_error_is_flagged_or_error_as_configured(policy):
     soc = MIDNIGHT - 100
-    frames = frames_at(soc, 2) + [data_frame(ID, soc, 200_000, PHASORS, stat=0x2000)]
+    frames = [*frames_at(soc, 2), data_frame(ID, soc, 200_000, PHASORS, stat=0x2000)]
     meter, writes, _ = run(collect(frames, time_error=policy))
     last = writes[-1]["grid/ActivePower"]
     assert last.quality is (Quality.GOOD if policy == "flag" else Quality.ERROR)
@@ -142,7 +143,7 @@ def test_many_frames_in_one_tcp_write_are_all_taken():
     meter, writes, _ = run(collect(frames, gap=None))
     times = [w["grid/ActivePower"].timestamp for w in writes]
     assert len(times) == 200 and meter.stats.missed_cycles == 0
-    assert all(abs(b - a - 0.1) < 1e-6 for a, b in zip(times, times[1:], strict=False))
+    assert all(abs(b - a - 0.1) < 1e-6 for a, b in itertools.pairwise(times))
 
 
 def test_absent_data_is_error_for_what_depends_on_it():
@@ -150,7 +151,7 @@ def test_absent_data_is_error_for_what_depends_on_it():
     phasors = list(PHASORS)
     phasors[4] = nan  # IB
     frames = [data_frame(ID, MIDNIGHT + 10, 0, phasors, freq=math.nan)]
-    meter, writes, _ = run(collect(frames))
+    _, writes, _ = run(collect(frames))
     w = writes[-1]
     assert w["grid/Current_L2"].quality is Quality.ERROR and w["grid/ActivePower_L2"].value is None
     assert w["grid/ActivePower"].quality is Quality.ERROR and w["grid/Frequency"].value is None

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from gridtap import Dal, Quality
-from gridtap.site import SiteError, load_site, run_site
 from gridtap.sim.pmu_server import PmuSimulator
+from gridtap.site import SiteError, load_site, run_site
 from simkit import SPEC_SITE, run, static_site
 
 PMU_SITE = """
@@ -57,7 +55,10 @@ def test_a_site_polls_its_pmu(tmp_path):
     ("change", "message"),
     [
         (("idcode = 12", "idcode = 0"), "pmu[0].idcode: expected an integer 1..65534, got 0"),
-        (('transport = "tcp"', 'transport = "serial"'), "pmu[0].transport: expected one of 'tcp', 'udp', got 'serial'"),
+        (
+            ('transport = "tcp"', 'transport = "serial"'),
+            "pmu[0].transport: expected one of 'tcp', 'udp', got 'serial'",
+        ),
         (("invert = true", "inverted = true"), "pmu[0].inverted: unknown key"),
         (('Voltage_L1 = "VA"', 'Voltage_L4 = "VA"'), "pmu[0].phasors: unknown phasor role 'Voltage_L4'"),
         (('Current_L3 = "IC"', "Current_L3 = 2.5"), "pmu[0].phasors: Current_L3 must name a phasor"),

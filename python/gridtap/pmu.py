@@ -25,6 +25,7 @@ configuration) mark every channel ERROR once and reconnect after capped exponent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -347,11 +348,9 @@ class PmuMeter:
         if self._link is not None:
             link, self._link = self._link, None
             if link.is_open:
-                try:
-                    # over UDP a PMU would go on sending to a port nobody reads
+                # over UDP a PMU would go on sending to a port nobody reads
+                with contextlib.suppress(LinkDown, OSError):
                     link.send(encode_c37118_command(self.idcode, CMD_OFF, time.time()))
-                except (LinkDown, OSError):
-                    pass
             link.close()
 
     async def close(self) -> None:

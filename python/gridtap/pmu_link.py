@@ -88,6 +88,7 @@ class PmuLink:
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
+        transport: Any
         where = f"{self.transport_kind.upper()} {self.host}:{self.port}"
         try:
             async with asyncio.timeout(self.timeout):

@@ -94,7 +94,7 @@ def live_line(meter: Any, readings: dict[str, Reading]) -> str:
     """One frame's values on one line."""
     g = readings.get
     t = next(iter(readings.values())).timestamp
-    stamp = time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(round((t % 1) * 1000)) % 1000:03d}Z"
+    stamp = time.strftime("%H:%M:%S", time.gmtime(t)) + f".{round((t % 1) * 1000) % 1000:03d}Z"
     parts = [
         stamp,
         f"f {_v(g('Frequency'), '.4f')} Hz",
