@@ -292,14 +292,27 @@ def test_udp_to_nobody_fails_cleanly():
     assert meter.stats.last_error  # refused, or no configuration in time
 
 
-class FutureRefusingDal(Dal):
-    """What the DAL's future-timestamp tolerance does: refuse readings stamped > 0.5 s ahead."""
+class AheadError(TimestampError):
+    """Shaped as the DAL's FutureTimestampError: how far ahead, and the tolerance."""
 
-    def write_many(self, namespace, values, timestamp, quality=Quality.GOOD):
-        if timestamp > time.time() + 0.5:
-            raise TimestampError(
-                f"{namespace}/{next(iter(values))}: timestamp {timestamp} lies in the future"
-            )
+    def __init__(self, message, ahead, max_future):
+        super().__init__(message)
+        self.ahead, self.max_future = ahead, max_future
+
+
+class FutureRefusingDal(Dal):
+    """What the DAL's future-timestamp tolerance does: refuse readings stamped > max_future ahead."""
+
+    def __init__(self):
+        super().__init__()
+        self.tolerances = set()
+
+    def write_many(self, namespace, values, timestamp, quality=Quality.GOOD, max_future=0.5):
+        self.tolerances.add(max_future)
+        ahead = timestamp - time.time()
+        if ahead > max_future:
+            message = f"{namespace}/{next(iter(values))}: timestamp {timestamp} lies in the future"
+            raise AheadError(message, ahead, max_future)
         super().write_many(namespace, values, timestamp, quality)
 
 
@@ -323,8 +336,28 @@ def test_a_leading_pmu_clock_is_reported_and_refusals_say_why():
 
     meter, refused_error, snap = run(go(), timeout=90)
     assert meter.stats.refused >= 5
-    lead = re.search(r"the PMU clock leads the local clock by ([0-9.]+) s", refused_error or "")
+    said = r"the PMU clock leads the local clock by ([0-9.]+) s \(the DAL allows 0.5 s\)"
+    lead = re.search(said, refused_error or "")
     assert lead is not None and float(lead.group(1)) == pytest.approx(3.0, abs=0.2)
     # ... and after the data timeout the meter follows the stepped-back clock
     assert snap["grid/ActivePower"].quality is Quality.GOOD
     assert meter.clock_offset == pytest.approx(0.0, abs=0.5)
+
+
+def test_max_future_is_passed_to_the_dal_and_lets_a_leading_clock_in():
+    async def go():
+        sim, port = await _served(static_site(**SITE), idcode=8, rate=20)
+        sim.clock_offset = 3.0
+        meter = PmuMeter.tcp("127.0.0.1", port, idcode=8, max_future=5.0)
+        dal = FutureRefusingDal()
+        task = asyncio.create_task(meter.poll(dal))
+        await until(lambda: meter.stats.polls >= 5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await sim.stop()
+        return meter, dal
+
+    meter, dal = run(go())
+    assert dal.tolerances == {5.0} and meter.stats.refused == 0
+    assert meter.clock_offset == pytest.approx(3.0, abs=0.3)
+    assert dal.snapshot()["grid/ActivePower"].quality is Quality.GOOD

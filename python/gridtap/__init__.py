@@ -53,6 +53,7 @@ _abc.Mapping.register(ChannelValues)
 _LAZY = {
     "ModbusMeter": ("gridtap.modbus", "ModbusMeter"),
     "MqttPublisher": ("gridtap.telemetry", "MqttPublisher"),
+    "PmuMeter": ("gridtap.pmu", "PmuMeter"),
     "sim": ("gridtap.sim", None),
 }
 
@@ -91,6 +92,7 @@ __all__ = [
     "ModbusMeter",
     "MqttPublisher",
     "PeakShaving",
+    "PmuMeter",
     "PhaseZeroExport",
     "Profile",
     "ProfileError",

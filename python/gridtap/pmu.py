@@ -127,7 +127,9 @@ class PmuMeter:
     or "cfg3" is the configuration asked for. `timeout` bounds connecting, the configuration's
     arrival and the silence between data frames (at least three frame periods). Energy is
     integrated from P (`max_gap`) and published every `energy_interval` seconds; the RoCoF
-    estimate over `rocof_window` is a diagnostic (`rocof_estimate`).
+    estimate over `rocof_window` is a diagnostic (`rocof_estimate`). `max_future` (s), if
+    given, is passed with every write as the DAL's tolerance for timestamps ahead of its clock
+    (for a PMU whose GPS time leads a badly synchronised local clock).
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class PmuMeter:
         rocof_window: float = 0.5,
         max_gap: float = 60.0,
         energy_interval: float = 1.0,
+        max_future: float | None = None,
         name: str | None = None,
     ) -> None:
         if isinstance(idcode, bool) or not isinstance(idcode, int) or not 1 <= idcode <= 65534:
@@ -185,6 +188,7 @@ class PmuMeter:
         self.timeout = float(timeout)
         self.max_backoff = float(max_backoff)
         self.energy_interval = float(energy_interval)
+        self.max_future = max_future
         self.stats = PmuStats()
         self.config: C37118Config | None = None
         self.pmu_config: C37118PmuConfig | None = None
@@ -630,12 +634,19 @@ class PmuMeter:
 
     def _publish(self, dal: Dal, values: dict[str, float | None], t: float) -> None:
         try:
-            dal.write_many(self.namespace, values, t)
+            if self.max_future is None:
+                dal.write_many(self.namespace, values, t)
+            else:
+                dal.write_many(self.namespace, values, t, max_future=self.max_future)  # type: ignore[call-arg]
         except TimestampError as e:
             self.stats.refused += 1
-            lead = t - time.time()
+            # a DAL with a future tolerance says how far ahead and what it allows
+            lead = getattr(e, "ahead", None)
+            lead = t - time.time() if lead is None else lead
+            tolerance = getattr(e, "max_future", None)
+            allowed = f" (the DAL allows {tolerance:g} s)" if tolerance is not None else ""
             why = (
-                f"the PMU clock leads the local clock by {lead:.3f} s"
+                f"the PMU clock leads the local clock by {lead:.3f} s{allowed}"
                 if lead > 0
                 else f"PMU time {t:.6f} is not accepted"
             )
