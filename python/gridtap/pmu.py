@@ -5,17 +5,12 @@ transmission on". Every data frame is then decoded in the Rust core, mapped onto
 (see `gridtap.pmu_mapping`) and, while `poll(dal)` runs, written to the DAL from the event loop's
 receive callback: one `write_many` per frame, stamped with the frame's own SOC/FRACSEC time.
 
-Quality from STAT (C37.118.2-2011 table 7): a data error other than 00 (PMU error, test mode)
-makes the frame's channels ERROR. A PMU sync error (bit 13), unlocked time (bits 5-4) of at least
-`max_unlocked` seconds, or a FRACSEC clock failure (quality 0xF) is flagged (`time_flag`,
-`stats.time_flagged`, `stats.last_error`), and with `time_error="error"` makes the channels ERROR.
-
-Time: leap seconds are honoured with the FRACSEC flags. SOC counts no leap seconds, so an inserted
-second repeats a second of SOC: those frames are integrated into energy (on a time line that keeps
-running) but not published, since the DAL's time cannot go back; a deleted second is not counted
-as lost frames. A PMU's clock may lead the local one: `clock_offset` is the PMU time minus the
-local arrival time of the latest frame, and readings the DAL refuses as lying in the future are
-counted (`stats.refused`) and reported in `stats.last_error` with that offset.
+Quality from STAT and the FRACSEC clock: see `gridtap.pmu_quality` (a data error is ERROR; a
+sync error or long unlocked time is flagged, or ERROR with `time_error="error"`). Time: see
+`gridtap.pmu_time` (leap seconds from the FRACSEC flags; lost and repeated frames). A PMU's clock
+may lead the local one: `clock_offset` is the PMU time minus the local arrival time of the latest
+frame, and readings the DAL refuses as lying in the future are counted (`stats.refused`) and
+reported in `stats.last_error` with that offset.
 
 Link failures (refused, closed, no data frame within `timeout` or three frame periods, no
 configuration) mark every channel ERROR once and reconnect after capped exponential backoff;
@@ -30,7 +25,6 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,49 +43,14 @@ from gridtap.dal import Dal, Quality, Reading
 from gridtap.errors import GridtapError, TimestampError
 from gridtap.pmu_link import LinkDown, PmuLink
 from gridtap.pmu_mapping import ChannelMapper, MappingError, PhasorMapping, check_roles
-from gridtap.pollstats import PollStats
+from gridtap.pmu_quality import ATTENTION, CLOCK_FAILURE, CONFIG_CHANGE, PmuStats, StatQuality
+from gridtap.pmu_time import FrameTimeline
 
 __all__ = ["PmuMeter", "PmuStats"]
 
 log = logging.getLogger(__name__)
 
 CMD_OFF, CMD_ON, CMD_HEADER, CMD_CFG1, CMD_CFG2, CMD_CFG3 = 1, 2, 3, 4, 5, 6
-
-# STAT (C37.118.2-2011 table 7)
-_STAT_DATA_ERROR = 0xC000  # bits 15-14: 00 good
-_STAT_SYNC_ERROR = 0x2000  # bit 13
-_STAT_CONFIG_CHANGE = 0x0400  # bit 10: a new configuration within a minute
-_STAT_UNLOCKED_SHIFT = 4  # bits 5-4
-_STAT_ATTENTION = _STAT_DATA_ERROR | _STAT_SYNC_ERROR | _STAT_CONFIG_CHANGE | 0x0030
-# the least time the PMU has been unlocked for, by the code in STAT bits 5-4
-_UNLOCKED_AT_LEAST = (0.0, 10.0, 100.0, 1000.0)
-_CLOCK_FAILURE = 0xF  # FRACSEC time quality
-
-_ENERGY = ("EnergyImport", "EnergyExport", "EnergyNet", "ReactiveEnergyImport", "ReactiveEnergyExport")
-_J_PER_KWH = 3.6e6
-
-
-@dataclass
-class PmuStats(PollStats):
-    """PollStats for a PMU stream. `polls` counts data frames taken, `requests` commands sent,
-    `failed_polls` frames with an ERROR channel and link failures, `missed_cycles` frames missing
-    from the stream (gaps in the frame times), `latency` the delay from a frame's timestamp to its
-    arrival (so it includes any PMU clock offset, also kept in `clock_offset`)."""
-
-    data_errors: int = 0  # frames whose STAT data error was not 00
-    time_flagged: int = 0  # frames with a sync error, long unlocked time or clock failure
-    out_of_order: int = 0  # frames not newer than one already taken (dropped)
-    leap_frames: int = 0  # frames of an inserted leap second (integrated, not published)
-    refused: int = 0  # frames whose readings the DAL refused
-    foreign_frames: int = 0  # data frames of another stream IDCODE (ignored)
-    config_changes: int = 0  # configurations received after the first
-    clock_offset: float | None = None  # s, PMU time − local arrival time of the latest frame
-
-
-def _near_midnight(t: float) -> bool:
-    """Leap seconds happen at the end of a UTC day (SOC counts 86400 s to every day)."""
-    into_day = t % 86400.0
-    return min(into_day, 86400.0 - into_day) < 2.0
 
 
 def _pick_pmu(config: C37118Config, pmu: int | str | None, where: str) -> int:
@@ -194,7 +153,7 @@ class PmuMeter:
         self.pmu_config: C37118PmuConfig | None = None
         self.mapping: PhasorMapping | None = None
         self.header: str | None = None
-        self.time_flag: str | None = None
+        self._quality = StatQuality(self.name, time_error, self.max_unlocked)
         self.rocof_estimate: float | None = None
         self.rocof_estimate_time: float | None = None
         self._decoder = C37118Decoder()
@@ -211,12 +170,7 @@ class PmuMeter:
         self._mapping_error: str | None = None
         self._announced: set[tuple[str, tuple[str, ...]]] = set()
         # time
-        self._last_time: float | None = None  # newest frame time taken (PMU clock, UTC)
-        self._last_kernel: float | None = None
-        self._leap_shift = 0.0  # kernel time − frame time: the leap seconds seen
-        self._in_repeat = False
-        self._behind_since: float | None = None
-        self._period = 0.02
+        self._timeline = FrameTimeline(self.name)
         self._last_data = 0.0  # time.monotonic() of the latest data frame
         self._refusing = False
         self._config_requested = -math.inf
@@ -260,6 +214,11 @@ class PmuMeter:
         """Grid channels the PMU's phasors cannot give (e.g. per-phase values from a PMU that
         sends positive sequence only)."""
         return list(self.mapping.left_out) if self.mapping else []
+
+    @property
+    def time_flag(self) -> str | None:
+        """Why the PMU's time is suspect now (sync error, unlocked, clock failure), else None."""
+        return self._quality.flag
 
     @property
     def clock_offset(self) -> float | None:
@@ -368,7 +327,7 @@ class PmuMeter:
         await self.close()
 
     def _data_timeout(self) -> float:
-        return max(self.timeout, 3.0 * self._period)
+        return max(self.timeout, 3.0 * self._timeline.period)
 
     # --- frames ---------------------------------------------------------------------------------
 
@@ -415,7 +374,7 @@ class PmuMeter:
             self._mapping_error = None
             self.config, self.pmu_config, self._pmu_index = config, pc, index
             self._set_mapping(mapping)
-            self._period = 1.0 / config.frame_rate
+            self._timeline.period = 1.0 / config.frame_rate
         if self._config_waiter is not None and not self._config_waiter.done():
             self._config_waiter.set_result(config)
 
@@ -446,16 +405,19 @@ class PmuMeter:
         self._last_data = time.monotonic()
         t = f.time
         stats.clock_offset = t - arrival
-        kernel = self._kernel_time(f, t)
+        timeline = self._timeline
+        kernel = timeline.take(f, t, stats, self._data_timeout())
         if kernel is None:
             return
-        publish = not self._in_repeat
+        publish = not timeline.repeating
         pmu = f.pmus[self._pmu_index]
         values = mapper.values(pmu.phasors, pmu.freq, pmu.rocof)
         bad = False
         stat = pmu.stat
-        if stat & _STAT_ATTENTION or f.time_quality == _CLOCK_FAILURE:
-            bad = self._check_stat(stat, f.time_quality)
+        if stat & ATTENTION or f.time_quality == CLOCK_FAILURE:
+            if stat & CONFIG_CHANGE:
+                self._request_config()
+            bad = self._quality.check(stat, f.time_quality, stats)
         if bad:
             values = dict.fromkeys(values)
         else:
@@ -480,10 +442,9 @@ class PmuMeter:
             stats.last_ok = t
         if not publish:
             return
-        self._last_time = t
         dal = self._dal
         due = dal is not None and (
-            self._interval is None or t - self._last_published >= self._interval - 0.5 * self._period
+            self._interval is None or t - self._last_published >= self._interval - 0.5 * self._timeline.period
         )
         if (
             self._energy_fresh
@@ -502,96 +463,6 @@ class PmuMeter:
         if due:
             assert dal is not None
             self._publish(dal, values, t)
-
-    def _kernel_time(self, f: C37118Frame, t: float) -> float | None:
-        """The frame's time on the energy and RoCoF time line (which runs through leap seconds and
-        never goes back), or None to drop the frame. Counts lost frames."""
-        stats = self.stats
-        last = self._last_time
-        if last is not None and t <= last:
-            if (
-                (f.leap_pending or f.leap_occurred)
-                and not f.leap_delete
-                and last - t < 1.5
-                and _near_midnight(t)
-            ):
-                # SOC repeats the inserted second: keep integrating, publish nothing
-                if not self._in_repeat:
-                    self._in_repeat = True
-                    self._leap_shift += 1.0
-                stats.leap_frames += 1
-            elif self._stepped_back(t):
-                log.warning("%s: the PMU clock stepped back by %.3f s; following it", self.name, last - t)
-                assert self._last_kernel is not None
-                self._leap_shift = self._last_kernel + self._period - t
-                self._last_time = None
-            else:
-                stats.out_of_order += 1
-                return None
-        else:
-            self._behind_since = None
-            if self._in_repeat:
-                self._in_repeat = False
-            elif (
-                last is not None
-                and f.leap_delete
-                and (f.leap_pending or f.leap_occurred)
-                and t - last > 1.0
-                and _near_midnight(t)
-            ):
-                # SOC skipped the deleted second: no time passed for the energy
-                self._leap_shift -= 1.0
-        kernel = t + self._leap_shift
-        last_kernel = self._last_kernel
-        if last_kernel is not None:
-            if kernel <= last_kernel:
-                stats.out_of_order += 1
-                return None
-            gap = round((kernel - last_kernel) / self._period) - 1
-            if gap > 0:
-                stats.missed_cycles += gap
-        self._last_kernel = kernel
-        return kernel
-
-    def _stepped_back(self, t: float) -> bool:
-        """Frames older than those taken: reordered datagrams are dropped, but a PMU clock that
-        stays behind for longer than the data timeout has stepped back, and is followed."""
-        now = time.monotonic()
-        if self._behind_since is None:
-            self._behind_since = now
-        return now - self._behind_since > self._data_timeout()
-
-    def _check_stat(self, stat: int, time_quality: int) -> bool:
-        """Whether STAT (or the FRACSEC clock) makes this frame's channels ERROR; records flags."""
-        stats = self.stats
-        if stat & _STAT_CONFIG_CHANGE:
-            self._request_config()
-        reasons = []
-        if stat & _STAT_SYNC_ERROR:
-            reasons.append("PMU sync error (STAT bit 13)")
-        unlocked = _UNLOCKED_AT_LEAST[(stat >> _STAT_UNLOCKED_SHIFT) & 3]
-        if unlocked and unlocked >= self.max_unlocked:
-            reasons.append(f"time unlocked for at least {unlocked:g} s (STAT bits 5-4)")
-        if time_quality == _CLOCK_FAILURE:
-            reasons.append("clock failure (FRACSEC time quality 0xF)")
-        flag = "; ".join(reasons) or None
-        if flag != self.time_flag:
-            if flag:
-                log.warning("%s: %s", self.name, flag)
-            else:
-                log.info("%s: PMU time synchronised again", self.name)
-            self.time_flag = flag
-        bad = False
-        if flag:
-            stats.time_flagged += 1
-            stats.last_error = flag
-            bad = self.time_error == "error"
-        if stat & _STAT_DATA_ERROR:
-            code = (stat & _STAT_DATA_ERROR) >> 14
-            stats.data_errors += 1
-            stats.last_error = f"STAT data error {code:02b} ({'test mode' if code == 2 else 'PMU error'})"
-            bad = True
-        return bad
 
     def _request_config(self) -> None:
         """STAT says the configuration changes within a minute: ask for it (at most every 10 s);
@@ -630,7 +501,7 @@ class PmuMeter:
         self._pending_f.clear()
         last = float(r[-1])
         self.rocof_estimate = last if math.isfinite(last) else None
-        self.rocof_estimate_time = float(ft[-1]) - self._leap_shift - self._rocof.group_delay
+        self.rocof_estimate_time = float(ft[-1]) - self._timeline.shift - self._rocof.group_delay
 
     def _publish(self, dal: Dal, values: dict[str, float | None], t: float) -> None:
         try:
@@ -677,7 +548,8 @@ class PmuMeter:
 
     def _error_time(self, now: float) -> float:
         # an ERROR is noticed now, but must not lie before a reading taken from a leading PMU clock
-        return now if self._last_time is None or now > self._last_time else self._last_time + 1e-6
+        last = self._timeline.last_time
+        return now if last is None or now > last else last + 1e-6
 
     def _all_error(self, now: float, reason: str) -> dict[str, Reading]:
         self.stats.polls += 1
