@@ -218,10 +218,9 @@ class _SiteRun:
 
     async def wait(self, duration: float) -> None:
         log.info(
-            "site %s running: %d meter(s), %d PMU(s), %d virtual, %d task(s)",
+            "site %s running: %d meter(s), %d virtual, %d task(s)",
             self.site.name,
-            len(self.meters),
-            len(self.pmus),
+            len(self.meters) + len(self.pmus),
             len(self.site.virtual_meters),
             len(self.tasks),
         )
