@@ -54,6 +54,7 @@ _abc.Mapping.register(ChannelValues)
 _LAZY = {
     "ModbusMeter": ("gridtap.modbus", "ModbusMeter"),
     "MqttPublisher": ("gridtap.telemetry", "MqttPublisher"),
+    "PmuMeter": ("gridtap.pmu", "PmuMeter"),
     "sim": ("gridtap.sim", None),
 }
 
@@ -94,6 +95,7 @@ __all__ = [
     "MqttPublisher",
     "PeakShaving",
     "PhaseZeroExport",
+    "PmuMeter",
     "Profile",
     "ProfileError",
     "Quality",

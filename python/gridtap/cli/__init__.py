@@ -1,5 +1,5 @@
 """The `gridtap` command line. Each command lives in a module of its own that registers its
-sub-parser: catalog (channels, profiles), meter (read, scan), demo, run.
+sub-parser: catalog (channels, profiles), meter (read, scan), pmu, demo, run.
 
 Every command takes `--log-level`. A user error (a bad argument, a missing or bad file, an unknown
 profile, an unreachable device) is one line on stderr naming the thing and a non-zero exit, never a
@@ -15,14 +15,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from gridtap.cli import catalog, demo, meter, run
+from gridtap.cli import catalog, demo, meter, pmu, run
 from gridtap.cli.demo import render
 from gridtap.errors import GridtapError
 
 __all__ = ["build_parser", "main", "render"]
 
 # in the order `gridtap --help` lists them
-_COMMANDS = (catalog, meter, demo, run)
+_COMMANDS = (catalog, meter, pmu, demo, run)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 log = logging.getLogger("gridtap.cli")

@@ -1,4 +1,5 @@
-"""`gridtap demo`: a simulated meter served over Modbus TCP on loopback, read by the adapter, shown live."""
+"""`gridtap demo`: a simulated meter served over Modbus TCP on loopback (or a simulated PMU over
+C37.118.2 with --pmu), read by the adapter, shown live."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gridtap.cli import args as types
@@ -94,6 +96,7 @@ async def _demo(args: argparse.Namespace) -> int:
     scenario = GridScenario(seed=args.seed, start=start, events=events, battery_kw=args.battery_kw)
     dal = Dal(default_max_age=max(3 * args.interval, 2.0))
     tasks: list[asyncio.Task[Any]] = []
+    stoppers: list[Callable[[], Awaitable[None]]] = []
     sim = None
     meter = None
     if args.virtual:
@@ -115,6 +118,17 @@ async def _demo(args: argparse.Namespace) -> int:
                 await asyncio.sleep(args.interval)
 
         tasks.append(asyncio.create_task(feed()))
+    elif args.pmu:
+        from gridtap.pmu import PmuMeter
+        from gridtap.sim.pmu_server import PmuSimulator
+
+        pmu_sim = PmuSimulator(scenario, idcode=1, rate=50)
+        port = await pmu_sim.start("127.0.0.1", 0)
+        stoppers.append(pmu_sim.stop)
+        pmu = PmuMeter.tcp("127.0.0.1", port, idcode=1)
+        stoppers.insert(0, pmu.close)
+        source = f"simulated PMU on 127.0.0.1:{port}, C37.118.2 over TCP at 50 frames/s"
+        tasks.append(asyncio.create_task(pmu.poll(dal)))
     else:
         sim = MeterSimulator(scenario, args.profile)
         port = await sim.start("127.0.0.1", 0)
@@ -149,6 +163,8 @@ async def _demo(args: argparse.Namespace) -> int:
             await meter.close()
         if sim is not None:
             await sim.stop()
+        for stopper in stoppers:
+            await stopper()
     snap = dal.snapshot()
     good = snap.get("grid/ActivePower")
     if good is None or good.quality is Quality.ERROR:
@@ -178,4 +194,5 @@ def register(sub: Any) -> None:
     c.add_argument("--step", type=types.number, default=-0.2, help="step size, Hz")
     c.add_argument("--battery-kw", type=types.positive, default=None, help="add a battery of this power")
     c.add_argument("--virtual", action="store_true", help="virtual grid meter from load/pv/battery channels")
+    c.add_argument("--pmu", action="store_true", help="a simulated PMU read over C37.118.2 instead of Modbus")
     c.set_defaults(func=_cmd_demo)

@@ -13,6 +13,7 @@ from gridtap.dal import Dal
 if TYPE_CHECKING:
     from gridtap.control import EdgeCycle
     from gridtap.modbus import ModbusMeter
+    from gridtap.pmu import PmuMeter
     from gridtap.sim import MeterSimulator
     from gridtap.telemetry import MqttPublisher
     from gridtap.virtual import VirtualGridMeter
@@ -23,6 +24,7 @@ __all__ = [
     "meter",
     "meter_address",
     "meter_state_key",
+    "pmu",
     "publisher",
     "simulator",
     "virtual_meter",
@@ -52,6 +54,14 @@ def meter(m: Mapping[str, Any]) -> ModbusMeter:
     return ModbusMeter.tcp(
         m["host"], m.get("port", 502), profile=m["profile"], namespace=m["namespace"], framer=framer, **kw
     )
+
+
+def pmu(m: Mapping[str, Any]) -> PmuMeter:
+    """A [[pmu]] entry's PmuMeter (`interval` is poll's)."""
+    from gridtap.pmu import PmuMeter
+
+    kw = {k: v for k, v in m.items() if k not in ("transport", "host", "port", "interval")}
+    return PmuMeter(m["host"], m["port"], transport=m["transport"], **kw)
 
 
 def meter_address(m: Mapping[str, Any]) -> str:

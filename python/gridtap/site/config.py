@@ -75,6 +75,7 @@ class Site:
     state_file: str | None = None  # absolute
     state_interval: float = DEFAULT_STATE_INTERVAL
     meters: list[dict[str, Any]] = field(default_factory=list)
+    pmus: list[dict[str, Any]] = field(default_factory=list)
     virtual_meters: list[dict[str, Any]] = field(default_factory=list)
     simulators: list[dict[str, Any]] = field(default_factory=list)
     controllers: dict[str, Any] = field(default_factory=dict)
@@ -87,6 +88,13 @@ MAX_GAP = number(0.0, above=True, inf=True)  # the energy integrator's longest b
 _METER_COMMON: dict[str, Spec] = {
     "unit_id": UNIT_ID, "invert": flag, "interval": SECONDS, "slow_interval": SECONDS, "timeout": SECONDS,
     "max_backoff": SECONDS, "frozen_after": SECONDS, "rocof_window": SECONDS, "max_gap": MAX_GAP,
+}  # fmt: skip
+# [[pmu]]: PmuMeter's options; `interval` (publish at most one frame per interval) goes to poll
+_PMU_OPTIONS: dict[str, Spec] = {
+    "invert": flag, "time_error": choice("flag", "error"), "max_unlocked": SECONDS,
+    "config_frame": choice("cfg2", "cfg3"), "timeout": SECONDS, "max_backoff": SECONDS,
+    "rocof_window": SECONDS, "max_gap": MAX_GAP, "energy_interval": SECONDS, "max_future": SECONDS,
+    "interval": SECONDS,
 }  # fmt: skip
 _SERIAL: dict[str, Spec] = {
     "baudrate": integer(50, 4_000_000), "parity": choice("N", "E", "O"), "stopbits": choice(1, 2),
@@ -156,6 +164,7 @@ def load_site(path: str | Path) -> Site:
         {"site": table},
         {
             "meter": tables,
+            "pmu": tables,
             "virtual_meter": tables,
             "simulator": tables,
             "controllers": table,
@@ -179,6 +188,7 @@ def load_site(path: str | Path) -> Site:
         site.state_file = str(state_file_path(c, "site.state_file", head["state_file"]))
     seen: set[str] = set()
     site.meters = [_meter(c, f"meter[{i}]", m, seen) for i, m in enumerate(top.get("meter", []))]
+    site.pmus = [_pmu(c, f"pmu[{i}]", m, seen) for i, m in enumerate(top.get("pmu", []))]
     site.virtual_meters = [
         _virtual_meter(c, f"virtual_meter[{i}]", v, seen) for i, v in enumerate(top.get("virtual_meter", []))
     ]
@@ -232,6 +242,32 @@ def _meter(c: Checker, where: str, m: Any, seen: set[str]) -> dict[str, Any]:
     _unique_namespace(c, f"{where}.namespace", t["namespace"], seen)
     t["profile"] = _profile(c, f"{where}.profile", t["profile"])
     c.build(where, lambda: build.meter(t), t)
+    return t
+
+
+def _station_or_idcode(c: Checker, key: str, v: Any) -> str | int:
+    if isinstance(v, str) and v.strip():
+        return v
+    return integer(1, 65534)(c, key, v)
+
+
+def _pmu(c: Checker, where: str, m: Any, seen: set[str]) -> dict[str, Any]:
+    from gridtap.pmu_mapping import MappingError, check_roles
+
+    t = c.table(
+        m,
+        where,
+        {"namespace": text, "transport": choice("tcp", "udp"), "host": text, "port": PORT,
+         "idcode": integer(1, 65534)},
+        {"pmu": _station_or_idcode, "phasors": table, **_PMU_OPTIONS},
+    )  # fmt: skip
+    _unique_namespace(c, f"{where}.namespace", t["namespace"], seen)
+    if "phasors" in t:
+        try:
+            check_roles(t["phasors"], f"{where}.phasors")
+        except MappingError as e:
+            raise SiteError(f"{c.source}: {e}") from None
+    c.build(where, lambda: build.pmu(t), t)
     return t
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gridtap.control import EdgeCycle
     from gridtap.metrics import MetricsServer
     from gridtap.modbus import ModbusMeter
+    from gridtap.pmu import PmuMeter
     from gridtap.sim import MeterSimulator
     from gridtap.state import SiteState
     from gridtap.telemetry import MqttPublisher
@@ -73,6 +74,7 @@ class _SiteRun:
         self.site, self.dal = site, dal
         self.sims: list[MeterSimulator] = []
         self.meters: list[tuple[dict[str, Any], ModbusMeter]] = []
+        self.pmus: list[tuple[dict[str, Any], PmuMeter]] = []
         self.virtual_meters: list[tuple[dict[str, Any], VirtualGridMeter]] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self.publisher: MqttPublisher | None = None
@@ -122,6 +124,11 @@ class _SiteRun:
 
     def build_meters(self) -> None:
         self.meters = [(m, build.meter(m)) for m in self.site.meters]
+        self.pmus = [(m, build.pmu(m)) for m in self.site.pmus]
+
+    def sources(self) -> list[Any]:
+        """Every polled source, for the status view and the metrics."""
+        return [meter for _, meter in self.meters] + [pmu for _, pmu in self.pmus]
 
     def restore_state(self) -> None:
         """Give the meters and virtual meters their saved state before their first poll, and check
@@ -158,6 +165,8 @@ class _SiteRun:
                 f"meter {meter.name} ({m['namespace']})",
                 meter.poll(self.dal, interval=m.get("interval", 1.0)),
             )
+        for m, pmu in self.pmus:
+            self.spawn(f"PMU {pmu.name} ({m['namespace']})", pmu.poll(self.dal, interval=m.get("interval")))
 
     def build_virtual_meters(self) -> None:
         self.virtual_meters = [(v, build.virtual_meter(self.dal, v)) for v in self.site.virtual_meters]
@@ -187,7 +196,7 @@ class _SiteRun:
         if listen is not None:
             from gridtap.metrics import MetricsServer, SiteMetrics
 
-            meters = [meter for _, meter in self.meters]
+            meters = self.sources()
             self.metrics_server = MetricsServer(
                 SiteMetrics(self.dal, meters, self.cycles, self.publishers), listen
             ).start()
@@ -196,7 +205,7 @@ class _SiteRun:
         if status is not None:
             from gridtap.status import SiteStatus, run_status
 
-            meters = [meter for _, meter in self.meters]
+            meters = self.sources()
             view = SiteStatus(
                 self.dal,
                 meters,
@@ -211,7 +220,7 @@ class _SiteRun:
         log.info(
             "site %s running: %d meter(s), %d virtual, %d task(s)",
             self.site.name,
-            len(self.meters),
+            len(self.meters) + len(self.pmus),
             len(self.site.virtual_meters),
             len(self.tasks),
         )
@@ -229,6 +238,8 @@ class _SiteRun:
             self.metrics_server.stop()
         for _, meter in self.meters:
             await meter.close()
+        for _, pmu in self.pmus:
+            await pmu.close()
         if self.state is not None:
             from gridtap.state import StateFileError
 
