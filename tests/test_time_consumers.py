@@ -8,12 +8,16 @@ stamped by the stepped clock, replaces them. Whatever consumes the DAL must foll
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
-from gridtap import Dal, Quality
+from gridtap import Dal, Quality, Reading
 from gridtap.control import EdgeCycle, PeakShaving, PhaseZeroExport
 from gridtap.errors import TimestampError
+from gridtap.telemetry import MqttPublisher
+from mqtt_broker import Broker, Subscriber, mosquitto_fixture  # noqa: F401  (the fixture mosquitto)
 
 T0 = 1_700_000_000.0
 HOUR = 3600.0
@@ -110,3 +114,75 @@ def test_a_step_within_the_tolerance_holds_the_last_cycles_time() -> None:
     clock.now = T0 + 9.5
     result = cycle.run_once()
     assert result.time == T0 + 10.0 and result.written and result.held == {}
+
+
+# --- the MQTT publisher -----------------------------------------------------------------------
+
+P = "gridtap/grid/ActivePower"
+F = "gridtap/grid/Frequency"
+
+
+@contextmanager
+def publishing(dal: Dal, broker: Broker) -> Iterator[MqttPublisher]:
+    pub = MqttPublisher(dal, broker.host, broker.port, min_interval=0.0)
+    pub.start()
+    try:
+        assert pub.wait_connected(10), f"{pub.last_error}\n{broker.log_text()}"
+        yield pub
+    finally:
+        pub.stop()
+
+
+def test_the_publisher_sends_the_readings_that_replace_those_in_the_future(mosquitto: Broker) -> None:
+    clock = FixedClock(T0 + HOUR)
+    dal = Dal(default_max_age=3600.0, clock=clock)
+    with Subscriber(mosquitto, "gridtap/grid/#") as sub, publishing(dal, mosquitto):
+        dal.write_many("grid", {"ActivePower": 1.0, "Frequency": 50.0}, T0 + HOUR)
+        assert sub.wait_for(lambda s: len(s.received(P)) == 1 and len(s.received(F)) == 1)
+        clock.now = T0  # the wall clock steps back by an hour
+        dal.write("grid/ActivePower", 2.0, T0)  # polled again, stamped by the stepped clock
+        assert sub.wait_for_value(P, 2.0, timeout=10.0), sub.payloads(P)
+        assert sub.last(P) == {"value": 2.0, "unit": "W", "timestamp": T0, "quality": "GOOD"}
+        # not polled again: left in the future, which the DAL does not call GOOD, nor does MQTT
+        assert sub.wait_for(lambda s: len(s.received(F)) == 2, timeout=10.0), sub.payloads(F)
+        assert sub.last(F) == {"value": 50.0, "unit": "Hz", "timestamp": T0 + HOUR, "quality": "STALE"}
+        assert dal.snapshot()["grid/Frequency"].quality is Quality.STALE
+        dal.write("grid/Frequency", 50.01, T0 + 0.5)
+        assert sub.wait_for_value(F, 50.01, timeout=10.0), sub.payloads(F)
+        assert sub.last(F)["quality"] == "GOOD"
+        time.sleep(0.2)
+    assert sub.values(P) == [1.0, 2.0]
+
+
+def test_a_late_older_reading_is_still_dropped_after_a_step(mosquitto: Broker) -> None:
+    """The DAL is the judge of what replaced what: a reading older than the DAL's current one,
+    delivered late by another writer's thread, is not sent, also when the clock stepped back."""
+    clock = FixedClock(T0 + HOUR)
+    dal = Dal(default_max_age=3600.0, clock=clock)
+    with Subscriber(mosquitto, P) as sub, publishing(dal, mosquitto) as pub:
+        dal.write("grid/ActivePower", 1.0, T0 + HOUR)
+        assert sub.wait_for_value(P, 1.0)
+        clock.now = T0
+        dal.write("grid/ActivePower", 3.0, T0 + 0.5)
+        assert sub.wait_for_value(P, 3.0)
+        late = Reading(2.0, "W", T0, Quality.GOOD)
+        pub._on_update([("grid/ActivePower", late)])  # what a swapped callback would deliver
+        dal.write("grid/Frequency", 50.0, T0 + 0.5)
+        time.sleep(0.3)
+    assert sub.values(P) == [1.0, 3.0]
+
+
+def test_a_reading_ahead_within_its_own_tolerance_stays_good(mosquitto: Broker) -> None:
+    """A source with a clock of its own (a PMU) writes ahead of the local clock with a tolerance
+    of its own: while the DAL holds its reading GOOD, so does MQTT."""
+    clock = FixedClock(T0)
+    dal = Dal(default_max_age=3600.0, clock=clock)
+    with Subscriber(mosquitto, F) as sub, publishing(dal, mosquitto):
+        dal.write("grid/Frequency", 50.0, T0 + 5.0, max_future=10.0)
+        assert sub.wait_for_value(F, 50.0)
+        time.sleep(2.5)  # the publisher looks at its readings' ages at least once a second
+        assert dal.snapshot()["grid/Frequency"].quality is Quality.GOOD
+        assert sub.payloads(F) == [{"value": 50.0, "unit": "Hz", "timestamp": T0 + 5.0, "quality": "GOOD"}]
+        clock.now = T0 - 10.0  # now 15 s ahead: beyond its tolerance, STALE in the DAL and in MQTT
+        assert sub.wait_for(lambda s: len(s.received(F)) == 2, timeout=10.0), sub.payloads(F)
+    assert [p["quality"] for p in sub.payloads(F)] == ["GOOD", "STALE"]
