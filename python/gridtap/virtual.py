@@ -182,7 +182,8 @@ class VirtualGridMeter:
     def restore_state(self, state: Mapping[str, Any]) -> None:
         """Continue the energy totals of `state()` from an earlier process. ValueError, changing
         nothing, for the state of another virtual meter or totals that do not fit, and after the
-        first update (its totals would be replaced)."""
+        first update (its totals would be replaced). Where the namespace's counters in the DAL are
+        larger, the next update continues from those instead (see the module docstring)."""
         ident = self._identity()
         if not isinstance(state, Mapping) or set(state) != {*ident, "active", "reactive"}:
             raise InvalidValueError(
