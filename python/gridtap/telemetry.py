@@ -14,7 +14,13 @@ What goes out, per channel:
 - With a deadband, a value within the deadband of the last value sent is not sent, except as a
   heartbeat every `max_interval` seconds so that the broker's timestamp does not fall far behind.
 - A GOOD reading that is not refreshed within the DAL's maximum age for its channel is re-sent,
-  unchanged but for quality STALE (same value, same measurement timestamp).
+  unchanged but for quality STALE (same value, same measurement timestamp). Age is measured
+  against the DAL's clock, and a reading the DAL holds STALE because it lies in the future (the
+  wall clock stepped back) is re-sent STALE too.
+- Readings go out in time order per channel; an older one arriving late (another writer's thread)
+  is dropped, unless the DAL holds it as the channel's current reading: after the wall clock steps
+  back, the new readings, stamped by the stepped clock, replace those in the future (DESIGN.md
+  "Time") and are sent at once.
 
 Messages are retained by default, so a subscriber that connects later gets the last value of every
 channel at once. `{prefix}/status` says `online`, or `offline` (also as the connection's will, so
@@ -53,7 +59,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gridtap.channels import CHANNELS, catalogue_for, channel_spec, split_channel
-from gridtap.dal import Dal, Quality, Reading, Subscription
+from gridtap.dal import Dal, Quality, Reading, Snapshot, Subscription
 from gridtap.errors import InvalidValueError, ValueTypeError
 
 __all__ = ["MqttPublisher", "decode_reading", "encode_reading"]
@@ -511,7 +517,11 @@ class MqttPublisher:
                 st = self._state(channel)
                 if st is None:
                     continue
-                if st.latest is not None and reading.timestamp < st.latest.timestamp:
+                if (
+                    st.latest is not None
+                    and reading.timestamp < st.latest.timestamp
+                    and not self._current(channel, reading)
+                ):
                     continue  # an older reading delivered late by another writer's thread
                 st.latest = reading
                 if online:
@@ -526,6 +536,12 @@ class MqttPublisher:
             with self._wake:
                 self._kicked = True
                 self._wake.notify()
+
+    def _current(self, channel: str, reading: Reading) -> bool:
+        """Whether the DAL holds `reading` as the channel's current one: an older reading than the
+        last seen that replaced one in the future (the clock stepped back)."""
+        held = self.dal.snapshot().get(channel)
+        return held is not None and held.timestamp == reading.timestamp
 
     # --- sending (under _lock) ---------------------------------------------------------------------
 
@@ -648,8 +664,10 @@ class MqttPublisher:
 
     def _tick(self) -> None:
         """Send what has become due; mark outlived GOOD readings STALE; schedule the next look."""
-        now, wall = time.monotonic(), time.time()
+        now, wall = time.monotonic(), self.dal.clock()
+        tolerance = self.dal.max_future
         next_look = now + 1.0
+        snapshot: Snapshot | None = None
         with self._lock:
             self._unacked = [i for i in self._unacked if not _settled(i)]
             online = self._online.is_set()
@@ -659,7 +677,19 @@ class MqttPublisher:
                     continue
                 if self.publish_stale and r.quality is Quality.GOOD:
                     expires = r.timestamp + self.dal.max_age(channel)
-                    if wall >= expires:
+                    if r.timestamp - wall > tolerance:
+                        # in the future: the clock stepped back. The DAL says whether it is STALE
+                        # (a source with a clock of its own may write ahead with more tolerance).
+                        if snapshot is None:
+                            snapshot = self.dal.snapshot(wall)
+                        held = snapshot.get(channel)
+                        if (
+                            held is not None
+                            and held.timestamp == r.timestamp
+                            and held.quality is Quality.STALE
+                        ):
+                            st.latest = Reading(r.value, r.unit, r.timestamp, Quality.STALE)
+                    elif wall >= expires:
                         st.latest = Reading(r.value, r.unit, r.timestamp, Quality.STALE)
                     else:
                         next_look = min(next_look, now + (expires - wall))

@@ -128,6 +128,9 @@ class Site:
         if r.quality is Quality.GOOD and r.value is not None:
             return None
         if r.quality is Quality.STALE:
+            if r.timestamp > self.time:
+                ahead = r.timestamp - self.time
+                return f"{channel} is STALE ({ahead:.1f} s in the future: the clock stepped back?)"
             age = self.time - r.timestamp
             limit = f", max {self.max_age(channel):g} s" if self.max_age is not None else ""
             return f"{channel} is STALE (age {age:.1f} s{limit})"

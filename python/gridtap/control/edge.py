@@ -16,8 +16,17 @@ or changes (at debug level while it repeats).
 `MaxChargePower` / `MaxDischargePower` (when GOOD): a battery limit that drops takes effect at once
 rather than at the ramp rate.
 
+**Time.** A cycle's time is the DAL's clock (`now=None`), or the `now` given. When the wall clock
+steps back (DESIGN.md "Time"), the next cycle runs at the stepped time: it reads the inputs the
+adapters polled since, stamped by the stepped clock, and its outputs replace the ones left in the
+future; the ramp limiter measures its next step from that cycle (no time passes across the step,
+so no output moves further than the rate allows). A step smaller than the DAL's tolerance for a
+timestamp ahead of its clock (`max_future`) leaves the cycle at the previous cycle's time until
+the clock catches up, as the DAL does with the outputs.
+
 A cycle does not raise because of what is in the DAL; only bad arguments raise (at construction,
-or a `now` that goes backwards).
+or a `now` earlier than the previous cycle's while that does not lie in the future of the DAL's
+clock).
 """
 
 from __future__ import annotations
@@ -146,25 +155,52 @@ class EdgeCycle:
     def _battery_channels(self) -> list[str]:
         return [f"{self.battery}/SetActivePower_{p}" for p in PHASES]
 
+    def _clock(self) -> tuple[float, float]:
+        """The DAL's clock now, and how far a timestamp may lie ahead of it (the DAL's rule)."""
+        clock = getattr(self.dal, "clock", None)
+        now = float(clock()) if callable(clock) else time.time()
+        return now, float(getattr(self.dal, "max_future", 1.0))
+
     def _cycle_time(self, now: float | None) -> float:
+        last = self._last_time
         if now is None:
-            t = time.time()
-            # a wall clock stepped back must not stop the control loop: hold the last cycle's time
-            return t if self._last_time is None else max(t, self._last_time)
+            t, tolerance = self._clock()
+            if last is None or t >= last:
+                return t
+            if last - t <= tolerance:
+                # a small step: the DAL still takes outputs at the last cycle's time
+                return last
+            return self._stepped_back(t, last)
         if isinstance(now, bool) or not isinstance(now, numbers.Real) or not math.isfinite(float(now)):
             raise ValueTypeError(
                 f"run_once(now=...) must be finite seconds since the Unix epoch, got {now!r}"
             )
         t = float(now)
-        if self._last_time is not None and t < self._last_time:
+        if last is not None and t < last:
+            clock, tolerance = self._clock()
+            if last - clock > tolerance:
+                return self._stepped_back(t, last)
             raise TimestampError(
-                f"run_once(now={t}) is earlier than the previous cycle's time {self._last_time}; "
+                f"run_once(now={t}) is earlier than the previous cycle's time {last}; "
                 "cycle times must not go backwards"
             )
         return t
 
+    def _stepped_back(self, t: float, last: float) -> float:
+        """The previous cycle lies in the future: the wall clock stepped back. Go on from `t`."""
+        log.warning(
+            "edge cycle: the clock stepped back %.3f s (previous cycle at %.3f, now %.3f); "
+            "going on from the stepped time",
+            last - t,
+            last,
+            t,
+        )
+        if self.ramp is not None:
+            self.ramp.restart_time(t)
+        return t
+
     def run_once(self, now: float | None = None) -> CycleResult:
-        """One cycle at `now` (seconds since the Unix epoch; default the current time)."""
+        """One cycle at `now` (seconds since the Unix epoch; default the DAL's clock)."""
         t = self._cycle_time(now)
         snapshot = self.dal.snapshot(t)
         max_age = getattr(self.dal, "max_age", None)

@@ -100,6 +100,11 @@ class RampLimiter:
         self.commit(out, now)
         return out
 
+    def restart_time(self, now: float) -> None:
+        """The clock stepped back: keep the outputs, and measure the next step's time from `now`
+        (a step at `now` moves nothing), so no output moves further than the rate allows."""
+        self._time = _finite("RampLimiter time", now)
+
     def reset(self) -> None:
         """Forget all outputs: the next cycle starts from `initial` values (or the targets)."""
         self._outputs.clear()
