@@ -265,7 +265,9 @@ class ModbusBus:
                 if m._backoff == 0.0:
                     log.warning("%s: %s", m.name, m.stats.last_error)
                 m._backoff = min(m.max_backoff, max(period[m], 2 * m._backoff))
-                m._next = t0 + m._backoff
+                # counted from the end of the failed attempt: a reply that comes after the
+                # timeout is flushed before this meter's same request goes out again
+                m._next = loop.time() + m._backoff
                 continue
             if m._backoff:
                 log.info("%s: answering again", m.name)

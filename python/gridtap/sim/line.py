@@ -47,7 +47,9 @@ class PtyLine:
     """Two device paths, `meters_port` and `master_port`, joined like an RS485 line.
 
     `baudrate=None` delivers bytes at once (a plain pty pair). `link_dir` puts stable symlinks
-    (`meters`, `master`) there, which survive `unplug()`/`replug()` as a udev name would.
+    (`meters`, `master`) there, which survive `unplug()`/`replug()` as a udev name would. With
+    `record = []`, the traffic is logged there: ("request", time the master's bytes were read,
+    bytes) and ("reply", time the meters' bytes were delivered to the master, bytes), monotonic s.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class PtyLine:
         self.bits_per_char = bits_per_char
         self.silent_units: set[int] = set()
         self.reply_hook: ReplyHook | None = None
+        self.record: list[tuple[float, str, bytes]] | None = None  # set to [] to log the traffic
         self.bytes_carried = 0
         self.busy_seconds = 0.0  # time the wire was carrying bytes
         self._link_dir = Path(link_dir) if link_dir is not None else None
@@ -154,6 +157,8 @@ class PtyLine:
                     continue
                 with self._lock:
                     if master is not None and fd == master.master:
+                        if self.record is not None:
+                            self.record.append((now, "request", data))
                         if data[0] not in self.silent_units:
                             self._send(now, self._meters.master, data)
                     elif self._master is not None:
@@ -170,6 +175,9 @@ class PtyLine:
                 _, _, dest, data = heapq.heappop(self._queue)
                 live = {self._meters.master} | ({self._master.master} if self._master else set())
             if dest in live:
+                if self.record is not None and dest != self._meters.master:
+                    # stamped before the write: the master may act on the bytes at once
+                    self.record.append((time.monotonic(), "reply", data))
                 with contextlib.suppress(OSError):
                     os.write(dest, data)
 
