@@ -8,7 +8,15 @@ import math
 import struct
 
 import pytest
-from faultkit import OneConnectionGateway, ReplyProxy, every, marked, oversized, wrong_function_code, wrong_unit
+from faultkit import (
+    OneConnectionGateway,
+    ReplyProxy,
+    every,
+    marked,
+    oversized,
+    wrong_function_code,
+    wrong_unit,
+)
 from gridtap import Dal, ModbusBus, ModbusMeter, Quality
 from gridtap.sim.server import MeterGroup, MeterSimulator
 from linekit import unit_site

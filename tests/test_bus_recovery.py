@@ -20,13 +20,19 @@ BOUND = 8.0
 
 
 async def recovery_time(
-    dal: Dal, channel: str, poller: Awaitable[None], fault: Callable[[], Awaitable[None]], end: Callable[[], Awaitable[None]]
+    dal: Dal,
+    channel: str,
+    poller: Awaitable[None],
+    fault: Callable[[], Awaitable[None]],
+    end: Callable[[], Awaitable[None]],
 ) -> float:
     """Seconds from the end of the fault to a GOOD reading of `channel`."""
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(poller)
     try:
-        assert await until(lambda: channel in dal.snapshot() and dal.snapshot()[channel].quality is Quality.GOOD, 10)
+        assert await until(
+            lambda: channel in dal.snapshot() and dal.snapshot()[channel].quality is Quality.GOOD, 10
+        )
         await fault()
         t_fault = loop.time()
         assert await until(lambda: dal.snapshot()[channel].quality is Quality.ERROR, 10), "no ERROR"

@@ -4,6 +4,7 @@ simulated line (two ptys joined by a relay that charges wire time), one ModbusBu
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import struct
 
@@ -105,7 +106,7 @@ def test_one_silent_unit_leaves_the_others_at_their_rate():
         stamps = sorted(t for t, c, q, _ in seen if c == f"grid_u{u}/ActivePower_L1" and q is Quality.GOOD)
         during = [t for t in stamps if t0 <= t <= t0 + silent_for - 0.5]
         assert len(during) >= 0.7 * (silent_for - 0.5) / interval, (u, len(during))
-        worst = max(b - a for a, b in zip(during, during[1:], strict=False))
+        worst = max(b - a for a, b in itertools.pairwise(during))
         assert worst <= interval + timeout + 0.5, (u, worst)  # one timeout per cycle at most, + slack
     # backed off on its own: without backoff it would be asked ~12 times in 6 s
     assert requests_silent <= 7, requests_silent

@@ -102,7 +102,12 @@ class ModbusBus:
     ) -> ModbusBus:
         """Modbus RTU on a serial port (an RS485 line with one or more meters)."""
         link = SerialLink(
-            device, baudrate, parity=parity, stopbits=stopbits, bytesize=bytesize, unit_pause=_pause(unit_pause)
+            device,
+            baudrate,
+            parity=parity,
+            stopbits=stopbits,
+            bytesize=bytesize,
+            unit_pause=_pause(unit_pause),
         )
         return cls(link, name=name, timeout=timeout, max_backoff=max_backoff)
 
@@ -341,7 +346,9 @@ def plan_buses(entries: Sequence[Mapping[str, Any]], label: str = "meter") -> li
             settings = {"framer": framer}
         plan = plans.get(key)
         if plan is None:
-            plans[key] = BusPlan(key[0], key[1:] if key[0] == "rtu" else (*key[1:], settings["framer"]), settings, [i])
+            plans[key] = BusPlan(
+                key[0], key[1:] if key[0] == "rtu" else (*key[1:], settings["framer"]), settings, [i]
+            )
             continue
         first = plan.members[0]
         where = f"{label}[{first}] and {label}[{i}]"

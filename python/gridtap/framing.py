@@ -131,7 +131,9 @@ class Request:
             raise BadReply(f"reply PDU of {len(pdu)} bytes, expected {self.reply_length}")
 
     def __repr__(self) -> str:
-        return f"Request(unit={self.unit}, fc={self.function_code}, address={self.address}, count={self.count})"
+        return (
+            f"Request(unit={self.unit}, fc={self.function_code}, address={self.address}, count={self.count})"
+        )
 
 
 def parse_rtu(buf: bytearray, req: Request) -> bytes | None:

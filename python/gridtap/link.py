@@ -201,7 +201,9 @@ class TcpLink(ModbusLink):
     """Modbus TCP (`framer="socket"`), or RTU frames over TCP (`framer="rtu"`, as many
     serial-to-Ethernet gateways speak)."""
 
-    def __init__(self, host: str, port: int = 502, *, framer: str = "socket", unit_pause: float = 0.0) -> None:
+    def __init__(
+        self, host: str, port: int = 502, *, framer: str = "socket", unit_pause: float = 0.0
+    ) -> None:
         if framer not in ("socket", "rtu"):
             raise ValueError(f"framer must be 'socket' or 'rtu', got {framer!r}")
         super().__init__(unit_pause)
@@ -227,7 +229,7 @@ class TcpLink(ModbusLink):
             raise LinkLost(f"cannot connect to {self.name}: no answer within {timeout:g} s") from None
         except OSError as e:
             raise LinkLost(f"cannot connect to {self.name}: {e.strerror or e}") from None
-        self._transport = transport  # type: ignore[assignment]
+        self._transport = transport
         self._rx.clear()
         self._lost = None
         self._last_unit = None

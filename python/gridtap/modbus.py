@@ -55,7 +55,12 @@ def channel_blocks(p: Profile, invert: bool = False) -> dict[str, frozenset[int]
 
 def check_seconds(name: str, value: Any) -> float:
     """`value` as a finite number of seconds > 0, or a ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
 
@@ -187,7 +192,9 @@ class ModbusMeter:
         self._reads: list[tuple[int, str, Request, int, int]] = []
         offset = 0
         for i, b in enumerate(profile.blocks):
-            self._reads.append((i, b.group, Request.read(self.unit_id, b.function_code, b.start, b.count), offset, b.count))
+            self._reads.append(
+                (i, b.group, Request.read(self.unit_id, b.function_code, b.start, b.count), offset, b.count)
+            )
             offset += b.count
         self._dep_mask = {ch: sum(1 << i for i in deps) for ch, deps in self._deps.items()}
         # for each set of groups read: the channels that depend only on blocks read then
@@ -196,7 +203,9 @@ class ModbusMeter:
         for due in (frozenset({"fast"}), frozenset({"fast", "slow"}), frozenset({"slow"})):
             read_mask = sum(1 << i for i, b in enumerate(profile.blocks) if b.group in due)
             self._emit[due] = [
-                (ch, m) for ch, m in ((c, self._dep_mask.get(c, 0)) for c in profile.channels) if m & ~read_mask == 0
+                (ch, m)
+                for ch, m in ((c, self._dep_mask.get(c, 0)) for c in profile.channels)
+                if m & ~read_mask == 0
             ]
         self._all_groups = frozenset(groups)
         if self._pending_state is not None:
@@ -227,7 +236,9 @@ class ModbusMeter:
     async def _discover(self) -> None:
         async def read_holding(address: int, count: int) -> list[int] | None:
             try:
-                pdu = await self.bus._request(self, Request.read(self.unit_id, 3, address, count), self.timeout)
+                pdu = await self.bus._request(
+                    self, Request.read(self.unit_id, 3, address, count), self.timeout
+                )
             except (ExceptionReply, BadReply):
                 return None
             return np.frombuffer(pdu, dtype=">u2", count=count, offset=2).tolist()

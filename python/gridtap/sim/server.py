@@ -192,9 +192,7 @@ class MeterSimulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, framer: str = "socket") -> int:
         """Serve Modbus TCP (or RTU framing over TCP with framer="rtu"); returns the port."""
         fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
-        server = ModbusTcpServer(
-            self._device(), address=(host, port), framer=fr, ignore_missing_devices=True
-        )
+        server = ModbusTcpServer(self._device(), address=(host, port), framer=fr, ignore_missing_devices=True)
         await server.serve_forever(background=True)
         self._server = server
         bound = int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
