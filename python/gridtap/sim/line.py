@@ -2,7 +2,9 @@
 
 What one end writes reaches the other end when it would have finished crossing the wire at the
 line's baud rate (bytes × bits per character / baud, 11 bits as Modbus RTU counts them), one
-transmission at a time, since an RS485 pair is half duplex. Each end is a serial device path that
+transmission at a time, since an RS485 pair is half duplex. A meter's reply starts no sooner than
+3.5 characters after the request ended (1.75 ms above 19200 baud): a real meter only knows the
+request is complete after that silence (Modbus over Serial Line §2.5.1.1). Each end is a serial device path that
 pyserial and pymodbus open like a real port, so a pymodbus RTU server on one end and the adapter
 on the other speak real RTU framing with real timing, with no socat and no hardware.
 
@@ -23,6 +25,8 @@ import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
+
+from gridtap.link import frame_gap
 
 __all__ = ["PtyLine"]
 
@@ -57,6 +61,7 @@ class PtyLine:
     ) -> None:
         self.baudrate = baudrate
         self.bits_per_char = bits_per_char
+        self.gap = frame_gap(baudrate, bits_per_char) if baudrate else 0.0
         self.silent_units: set[int] = set()
         self.reply_hook: ReplyHook | None = None
         self.record: list[tuple[float, str, bytes]] | None = None  # set to [] to log the traffic
@@ -127,8 +132,8 @@ class PtyLine:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 
-    def _send(self, now: float, dest: int, data: bytes, extra: float = 0.0) -> None:
-        start = max(now + extra, self._line_free)
+    def _send(self, now: float, dest: int, data: bytes, extra: float = 0.0, gap: float = 0.0) -> None:
+        start = max(now + extra, self._line_free + gap)
         wire = self.wire_time(len(data))
         self._line_free = start + wire
         self.bytes_carried += len(data)
@@ -164,7 +169,7 @@ class PtyLine:
                     elif self._master is not None:
                         hook = self.reply_hook
                         for extra, out in hook(data) if hook else [(0.0, data)]:
-                            self._send(now, self._master.master, out, extra)
+                            self._send(now, self._master.master, out, extra, self.gap)
             self._deliver()
 
     def _deliver(self) -> None:
