@@ -21,7 +21,7 @@ from gridtap import Dal, ModbusBus, ModbusMeter, Quality
 from gridtap.sim.server import MeterGroup, MeterSimulator
 from linekit import unit_site
 from pymodbus.constants import ExcCodes
-from simkit import SPEC_SITE, run, served, static_site, until
+from simkit import SPEC_SITE, free_port, run, served, static_site, until
 
 MARK = struct.unpack(">f", struct.pack(">HH", 0x4049, 0x4049))[0]  # what a marked reply decodes to
 
@@ -246,3 +246,29 @@ def test_serial_settings_are_checked(kw, match):
 def test_tcp_framer_is_checked():
     with pytest.raises(ValueError, match="framer must be 'socket' or 'rtu'"):
         ModbusBus.tcp("127.0.0.1", 502, framer="ascii")
+
+
+def test_an_outage_is_not_counted_as_missed_cycles():
+    """Missed cycles are polls that ran late on a working link; the cycles lost while the meter
+    could not be reached are failures (already counted), not missed cycles on recovery."""
+    port = free_port()
+
+    async def go():
+        dal = Dal()
+        meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630", timeout=0.3, max_backoff=0.4)
+        task = asyncio.create_task(meter.poll(dal, interval=0.1))
+        await asyncio.sleep(1.5)
+        sim = MeterSimulator(static_site(**SPEC_SITE), "sdm630")
+        await sim.start(port=port)
+        ok = await until(lambda: dal.snapshot()["grid/ActivePower"].quality is Quality.GOOD, 10)
+        await asyncio.sleep(0.5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await meter.close()
+        await sim.stop()
+        return ok, meter.stats
+
+    ok, stats = run(go())
+    assert ok
+    assert stats.failed_polls >= 3
+    assert stats.missed_cycles == 0

@@ -243,6 +243,7 @@ class ModbusBus:
             # while a meter stays unreachable its ERROR is already published: re-writing adds nothing
             if values and not (failed and m._down):
                 _publish(dal, m, values, t)
+            recovered = m._down and not failed
             m._down = failed
             if m not in aged and m.profile is not None:
                 m._default_slow_ages(dal, period[m])
@@ -278,6 +279,8 @@ class ModbusBus:
                 log.info("%s: answering again", m.name)
             m._backoff = 0.0
             step = period[m]
+            if recovered:
+                m._next = t0  # a new rhythm from the first good read: the outage is no missed cycle
             m._next += step
             now = loop.time()
             if m._next < now:
