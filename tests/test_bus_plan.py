@@ -3,9 +3,15 @@ bus with no extra key; conflicting settings name both entries."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from gridtap import Dal, Quality
 from gridtap.bus import plan_buses
 from gridtap.link import SerialLink, TcpLink
+from gridtap.site import SiteError, load_site, run_site
+from linekit import rtu_line
+from simkit import run
 
 
 def rtu(device: str, unit: int, **kw):
@@ -69,7 +75,6 @@ def test_entries_on_one_device_or_gateway_share_a_bus():
         ),
         (rtu("/dev/ttyUSB0", 2, parity="E"), r"differ in parity \('N' vs 'E'\)"),
         (rtu("/dev/ttyUSB0", 2, stopbits=2), r"differ in stopbits \(1 vs 2\)"),
-        (rtu("/dev/ttyUSB0", 1), r"meter\[0\] and meter\[1\] both use unit ID 1 on /dev/ttyUSB0"),
     ],
 )
 def test_conflicts_on_one_serial_device_name_both_entries(second, match):
@@ -82,5 +87,49 @@ def test_conflicts_on_one_gateway_name_both_entries():
         ValueError, match=r"meter\[0\] and meter\[2\] share 10.0.0.5:502 but differ in framer"
     ):
         plan_buses([tcp("10.0.0.5", 1), tcp("10.0.0.6", 1), tcp("10.0.0.5", 2, transport="rtu-over-tcp")])
-    with pytest.raises(ValueError, match=r"meter\[0\] and meter\[1\] both use unit ID 4 on 10.0.0.5:502"):
-        plan_buses([tcp("10.0.0.5", 4), tcp("10.0.0.5", 4, port=502)])
+    # one device read into two namespaces: allowed, on one bus
+    assert [p.members for p in plan_buses([tcp("10.0.0.5", 4), tcp("10.0.0.5", 4, port=502)])] == [[0, 1]]
+
+
+# --- in site files ------------------------------------------------------------------------------
+
+
+def _site(tmp_path: Path, meters: str) -> Path:
+    p = tmp_path / "site.toml"
+    p.write_text(f'[site]\nname = "bus"\n{meters}', encoding="utf-8")
+    return p
+
+
+def _rtu_entry(ns: str, device: str, unit: int, extra: str = "") -> str:
+    return (
+        f'[[meter]]\nnamespace = "{ns}"\nprofile = "sdm630"\ntransport = "rtu"\ndevice = "{device}"\n'
+        f"unit_id = {unit}\nbaudrate = 38400\ninterval = 0.2\n{extra}\n"
+    )
+
+
+def test_a_site_with_three_meters_on_one_serial_line(tmp_path: Path):
+    """Three [[meter]] entries on one device share one bus: the port is opened exclusively, so
+    three connections of their own could not all work."""
+
+    async def go():
+        async with rtu_line((1, 2, 3), 38400) as (line, _):
+            entries = "".join(_rtu_entry(f"grid_u{u}", line.master_port, u) for u in (1, 2, 3))
+            site = load_site(_site(tmp_path, entries))
+            dal = Dal()
+            code = await run_site(site, duration=2.5, dal=dal)
+            return code, dal.snapshot()
+
+    code, snap = run(go())
+    assert code == 0
+    for u in (1, 2, 3):
+        assert snap[f"grid_u{u}/ActivePower_L1"].value == 1000.0 * u
+        assert snap[f"grid_u{u}/ActivePower_L1"].quality is Quality.GOOD
+
+
+def test_a_site_with_different_serial_settings_on_one_device_names_both(tmp_path: Path):
+    entries = _rtu_entry("grid", "/dev/ttyUSB0", 1) + _rtu_entry("grid_pv", "/dev/ttyUSB0", 2, 'parity = "E"')
+    with pytest.raises(
+        SiteError,
+        match=r"site.toml: meter\[0\] and meter\[1\] share serial device /dev/ttyUSB0 but differ in parity",
+    ):
+        load_site(_site(tmp_path, entries))

@@ -211,7 +211,10 @@ class ModbusBus:
             raise ValueError(f"{self.name}: no meters to poll")
         loop = asyncio.get_running_loop()
         now = loop.time()
-        period = {m: m.poll_interval or interval for m in meters}
+        period = {
+            m: interval if m.poll_interval is None else check_seconds("interval", m.poll_interval)
+            for m in meters
+        }
         for m in meters:
             m._default_slow_ages(dal, period[m])
             m._next, m._backoff, m._down = now, 0.0, False
@@ -333,8 +336,9 @@ class BusPlan:
 def plan_buses(entries: Sequence[Mapping[str, Any]], label: str = "meter") -> list[BusPlan]:
     """Group a site file's `[[meter]]` entries by the connection they use: the same RTU `device`,
     or the same TCP `host` and `port`, is one bus. Raises ValueError naming both entries when two
-    entries on one serial device ask for different serial settings, when one TCP host and port is
-    asked for with two framings, or when two meters on one bus have the same unit ID."""
+    entries on one serial device ask for different serial settings, or when one TCP host and port
+    is asked for with two framings. (Two entries may read one unit ID: one device read into two
+    namespaces, or through two profiles.)"""
     plans: dict[tuple[Any, ...], BusPlan] = {}
     for i, e in enumerate(entries):
         transport = e.get("transport", "tcp")
@@ -362,10 +366,5 @@ def plan_buses(entries: Sequence[Mapping[str, Any]], label: str = "meter") -> li
                     f"{where} share {what} but differ in {k} ({plan.settings[k]!r} vs {v!r}); "
                     "meters on one line use the same settings"
                 )
-        unit = e.get("unit_id", 1)
-        for j in plan.members:
-            if entries[j].get("unit_id", 1) == unit:
-                what = e["device"] if key[0] == "rtu" else f"{key[1]}:{key[2]}"
-                raise ValueError(f"{label}[{j}] and {label}[{i}] both use unit ID {unit} on {what}")
         plan.members.append(i)
     return list(plans.values())
