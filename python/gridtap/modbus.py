@@ -199,7 +199,6 @@ class ModbusMeter:
         self._dep_mask = {ch: sum(1 << i for i in deps) for ch, deps in self._deps.items()}
         # for each set of groups read: the channels that depend only on blocks read then
         self._emit: dict[frozenset[str], list[tuple[str, int]]] = {}
-        groups = {b.group for b in profile.blocks}
         for due in (frozenset({"fast"}), frozenset({"fast", "slow"}), frozenset({"slow"})):
             read_mask = sum(1 << i for i, b in enumerate(profile.blocks) if b.group in due)
             self._emit[due] = [
@@ -207,7 +206,6 @@ class ModbusMeter:
                 for ch, m in ((c, self._dep_mask.get(c, 0)) for c in profile.channels)
                 if m & ~read_mask == 0
             ]
-        self._all_groups = frozenset(groups)
         if self._pending_state is not None:
             pending, self._pending_state = self._pending_state, None
             try:
