@@ -15,6 +15,8 @@ from gridtap.sim.server import MeterSimulator
 from linekit import rtu_line
 from simkit import SPEC_SITE, run, static_site, until
 
+pytestmark = pytest.mark.slow
+
 FAULT_FOR = 6.0  # long enough for the backoff to reach its cap
 BOUND = 8.0
 

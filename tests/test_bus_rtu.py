@@ -8,6 +8,7 @@ import itertools
 import math
 import struct
 
+import pytest
 from faultkit import marked, rtu_crc
 from gridtap import Dal, ModbusBus, Quality
 from gridtap.link import frame_gap
@@ -37,6 +38,7 @@ def assert_no_crossing(seen) -> None:
             assert not math.isclose(v, MARK, rel_tol=1e-6), c
 
 
+@pytest.mark.slow
 def test_three_meters_on_one_line_for_30_s():
     """≥ 95 % of polls succeed, values never cross between units, and the requests go out one at
     a time with at least the inter-frame silence between a reply and the next request."""
