@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from gridtap import Dal, Quality, profiles
 from gridtap.modbus import ModbusMeter, WritesNotAllowed
+from gridtap.sim.line import PtyLine
 from gridtap.sim.server import MeterSimulator
 from simkit import SPEC_SITE, free_port, random_site, run, served, static_site, until
 
@@ -340,30 +338,43 @@ def test_slow_server_within_timeout_still_reads():
 
 
 def test_poll_never_lets_an_exception_out(monkeypatch):
+    """A bug inside a read (here the pipeline raising) or a DAL that refuses a write must not end
+    the poll loop."""
+
     async def go():
         async with served(static_site(**SPEC_SITE)) as (_, port):
             meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
             dal = Dal()
-            calls = {"n": 0}
-            real_read = meter.read
+            calls = {"push": 0, "write": 0}
+            real_push, real_write = meter.pipeline.push, dal.write_many
 
-            async def flaky_read(groups=None):
-                calls["n"] += 1
-                if calls["n"] % 2:
-                    raise RuntimeError("bug in a read")
-                return await real_read(groups)
+            class FlakyPipeline:
+                def push(self, *args):
+                    calls["push"] += 1
+                    if calls["push"] % 2:
+                        raise RuntimeError("bug in a read")
+                    return real_push(*args)
 
-            monkeypatch.setattr(meter, "read", flaky_read)
+            def flaky_write(*args, **kw):
+                calls["write"] += 1
+                if calls["write"] % 3 == 0:
+                    raise RuntimeError("DAL refused")
+                return real_write(*args, **kw)
+
+            meter.pipeline = FlakyPipeline()  # type: ignore[assignment]
+            monkeypatch.setattr(dal, "write_many", flaky_write)
             task = asyncio.create_task(meter.poll(dal, interval=0.05))
-            await until(lambda: calls["n"] >= 6)
+            ok = await until(lambda: calls["push"] >= 12 and calls["write"] >= 3)
             assert not task.done()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
             await meter.close()
-            return dal.snapshot()["grid/ActivePower"].value
+            return ok, dal.snapshot()["grid/ActivePower"].value
 
-    assert run(go()) == 10000.0
+    ok, value = run(go())
+    assert ok
+    assert value == 10000.0
 
 
 def test_frozen_registers_are_flagged_when_enabled():
@@ -434,34 +445,21 @@ def test_read_only_by_default_and_writes_need_profile_and_permission(tmp_path: P
     assert after == {4}  # the refused write never reached the register map
 
 
-def test_rtu_over_a_pty_pair(tmp_path: Path):
-    assert shutil.which("socat"), "socat (Debian package) makes the pty pair; .ci/run installs it"
-    a, b = tmp_path / "ttyA", tmp_path / "ttyB"
-    proc = subprocess.Popen(
-        ["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 10
-        while not (a.exists() and b.exists()) and time.time() < deadline:
-            time.sleep(0.05)
-        assert a.exists() and b.exists()
+def test_rtu_over_a_pty_pair():
+    """Real RTU framing on a pair of pseudo-terminals (gridtap.sim.line, no socat needed)."""
 
-        async def go():
+    async def go():
+        with PtyLine(38400) as line:
             sim = MeterSimulator(static_site(**SPEC_SITE), "sdm630", unit_id=7)
-            await sim.start_rtu(str(a), baudrate=38400)
-            meter = ModbusMeter.rtu(str(b), 38400, profile="sdm630", unit_id=7, timeout=1.0)
+            await sim.start_rtu(line.meters_port, baudrate=38400)
+            meter = ModbusMeter.rtu(line.master_port, 38400, profile="sdm630", unit_id=7, timeout=1.0)
             try:
                 return await meter.read()
             finally:
                 await meter.close()
                 await sim.stop()
 
-        r = run(go())
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    r = run(go())
     assert r["ActivePower_L1"].value == 15000.0
     assert r["ActivePower"].value == 10000.0
 

@@ -52,6 +52,7 @@ _abc.Mapping.register(ChannelValues)
 # Imported on first use: they pull in pymodbus / paho-mqtt, which acquisition loops that only use
 # the kernels and the DAL need not pay for at import time.
 _LAZY = {
+    "ModbusBus": ("gridtap.bus", "ModbusBus"),
     "ModbusMeter": ("gridtap.modbus", "ModbusMeter"),
     "MqttPublisher": ("gridtap.telemetry", "MqttPublisher"),
     "PmuMeter": ("gridtap.pmu", "PmuMeter"),
@@ -91,6 +92,7 @@ __all__ = [
     "InternalError",
     "InvalidValueError",
     "MeterPipeline",
+    "ModbusBus",
     "ModbusMeter",
     "MqttPublisher",
     "PeakShaving",

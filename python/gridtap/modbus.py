@@ -1,34 +1,38 @@
 """Modbus meter adapter: reads a meter over TCP or RTU through its profile into standard channels.
 
-Reliability habits: reads are planned into as few requests as the profile allows; a failed block
-marks only its channels ERROR; a timeout or a dropped link marks every channel ERROR within the
-same poll and reconnects with capped exponential backoff; nothing is ever republished with a fresh
-timestamp; and `poll()` never lets an exception out (only cancellation ends it). Read-only by
-default: only function codes 3 and 4 are sent unless `allow_writes=True`.
+Every meter talks through a `ModbusBus` (gridtap.bus), the one owner of a serial port or TCP
+connection; `ModbusMeter.tcp/.rtu` make a bus of one. Reliability habits: reads are planned into
+as few requests as the profile allows; a failed block (an exception, or a reply that does not
+answer the request) marks only its channels ERROR; a timeout or a dropped link marks every channel
+ERROR within the same poll and the meter is retried with capped exponential backoff; nothing is
+ever republished with a fresh timestamp; and `poll()` never lets an exception out (only
+cancellation ends it). Read-only by default: only function codes 3 and 4 are sent unless
+`allow_writes=True`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException, ModbusIOException
-from pymodbus.framer import FramerType
 
 from gridtap._core import MeterPipeline
 from gridtap.channels import catalogue_for, channel_spec
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.errors import GridtapError
+from gridtap.framing import BadReply, ExceptionReply, Request
+from gridtap.link import LinkLost, NoReply
 from gridtap.pollstats import PollStats
 from gridtap.profile import Profile
 from gridtap.profiles import load as load_profile
-from gridtap.sunspec import MeterModel, discover_meter
+from gridtap.sunspec import MeterModel, SunSpecError, discover_meter
+
+if TYPE_CHECKING:
+    from gridtap.bus import ModbusBus
 
 __all__ = ["MeterStats", "ModbusMeter", "WritesNotAllowed"]
 
@@ -37,10 +41,6 @@ log = logging.getLogger(__name__)
 
 class WritesNotAllowed(GridtapError, PermissionError):
     """A write was asked of a read-only adapter, or the profile defines no such write."""
-
-
-class LinkDown(Exception):
-    """The connection failed (refused, dropped, timed out): every channel is ERROR this poll."""
 
 
 # a meter's poll statistics (kept under its old name too)
@@ -53,19 +53,33 @@ def channel_blocks(p: Profile, invert: bool = False) -> dict[str, frozenset[int]
     return {ch: frozenset(blocks) for ch, blocks in p.compiled.channel_blocks(invert)}
 
 
+def check_seconds(name: str, value: Any) -> float:
+    """`value` as a finite number of seconds > 0, or a ValueError naming `name`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
 class ModbusMeter:
-    """A meter read over Modbus through a profile. Build with `ModbusMeter.tcp(...)` or `.rtu(...)`.
+    """A meter read over Modbus through a profile. Build with `ModbusMeter.tcp(...)` or `.rtu(...)`
+    (a meter with a connection of its own), or `bus.meter(...)` (one of several on a `ModbusBus`).
 
     `profile` is a bundled profile name, a path to a TOML file, a `Profile`, or "sunspec" to find
     the SunSpec meter model on the device. `namespace` is the DAL namespace (`grid`, `grid_main`,
     ...). `invert` is for a reversed CT. `timeout` bounds each request; `slow_interval` is how
-    often the slow group (energy counters that need their own request) is read. `frozen_after`
+    often the slow group (energy counters that need their own request) is read; after a failure
+    the meter is retried after interval, 2·interval, ... up to `max_backoff`. `frozen_after`
     (s, off by default) flags a meter whose fast registers stop changing as ERROR.
     """
 
     def __init__(
         self,
-        client_factory: Callable[[], Any],
+        bus: ModbusBus,
         *,
         profile: str | Profile,
         unit_id: int = 1,
@@ -73,32 +87,29 @@ class ModbusMeter:
         invert: bool = False,
         timeout: float = 1.0,
         slow_interval: float = 10.0,
-        max_backoff: float = 30.0,
+        max_backoff: float = 3.0,
         allow_writes: bool = False,
         frozen_after: float | None = None,
         rocof_window: float = 0.5,
         max_gap: float = 60.0,
         name: str | None = None,
     ) -> None:
-        if not 0 <= unit_id <= 247:
-            raise ValueError(f"unit_id must be 0..247, got {unit_id}")
-        if timeout <= 0 or slow_interval <= 0 or max_backoff <= 0:
-            raise ValueError("timeout, slow_interval and max_backoff must be positive seconds")
+        if isinstance(unit_id, bool) or not isinstance(unit_id, int) or not 0 <= unit_id <= 247:
+            raise ValueError(f"unit_id must be 0..247, got {unit_id!r}")
+        self.timeout = check_seconds("timeout", timeout)
+        self.slow_interval = check_seconds("slow_interval", slow_interval)
+        self.max_backoff = check_seconds("max_backoff", max_backoff)
+        self.frozen_after = None if frozen_after is None else check_seconds("frozen_after", frozen_after)
         catalogue_for(namespace)
         if not namespace.startswith("grid"):
             raise ValueError(f"a meter writes a grid namespace (grid, grid_<name>), got {namespace!r}")
-        self._client_factory = client_factory
-        self._client: Any = None
+        self.bus = bus
         self.unit_id = unit_id
         self.namespace = namespace
         self.invert = invert
-        self.timeout = timeout
-        self.slow_interval = slow_interval
-        self.max_backoff = max_backoff
         self.allow_writes = allow_writes
-        self.frozen_after = frozen_after
         self._pipeline_args = {"rocof_window": rocof_window, "max_gap": max_gap}
-        self.name = name or namespace
+        self.name = name or f"{bus.name} unit {unit_id}"
         self.stats = MeterStats()
         self.sunspec_model: MeterModel | None = None
         self._want_sunspec = profile == "sunspec"
@@ -110,6 +121,15 @@ class ModbusMeter:
         self._last_change: float | None = None
         self._last_fast: np.ndarray | None = None
         self._frame: np.ndarray | None = None
+        self._owns_bus = False
+        # the last read's outcome, for the bus's scheduler: "ok", "answered" (some blocks failed),
+        # "silent" (no answer in time, or no usable device) or "link" (no connection)
+        self.outcome: str | None = None
+        self.poll_interval: float | None = None  # this meter's own interval on a shared bus
+        # scheduling state kept by the bus between cycles
+        self._next = 0.0
+        self._backoff = 0.0
+        self._down = False
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -118,17 +138,13 @@ class ModbusMeter:
         cls, host: str, port: int = 502, *, profile: str | Profile, framer: str = "socket", **kw: Any
     ) -> ModbusMeter:
         """Modbus TCP (`framer="socket"`), or RTU framing over a TCP link (`framer="rtu"`, as
-        serial-to-Ethernet gateways speak it)."""
-        fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
-        timeout = kw.get("timeout", 1.0)
+        serial-to-Ethernet gateways speak it), on a connection of its own."""
+        from gridtap.bus import ModbusBus
 
-        def factory() -> AsyncModbusTcpClient:
-            # retries=0 and no automatic reconnect: this adapter decides (see poll)
-            return AsyncModbusTcpClient(
-                host, port=port, framer=fr, timeout=timeout, retries=0, reconnect_delay=0
-            )
-
-        return cls(factory, profile=profile, name=kw.pop("name", f"{host}:{port}"), **kw)
+        bus = ModbusBus.tcp(
+            host, port, framer=framer, timeout=kw.get("timeout", 1.0), max_backoff=kw.get("max_backoff", 3.0)
+        )
+        return bus._own(bus.meter(profile=profile, name=kw.pop("name", f"{host}:{port}"), **kw))
 
     @classmethod
     def rtu(
@@ -142,23 +158,20 @@ class ModbusMeter:
         bytesize: int = 8,
         **kw: Any,
     ) -> ModbusMeter:
-        """Modbus RTU on a serial port (e.g. /dev/ttyUSB0)."""
-        timeout = kw.get("timeout", 1.0)
+        """Modbus RTU on a serial port (e.g. /dev/ttyUSB0) of its own. Several meters on one
+        RS485 line share it through `ModbusBus.rtu(...)` instead."""
+        from gridtap.bus import ModbusBus
 
-        def factory() -> AsyncModbusSerialClient:
-            return AsyncModbusSerialClient(
-                port,
-                framer=FramerType.RTU,
-                baudrate=baudrate,
-                parity=parity,
-                stopbits=stopbits,
-                bytesize=bytesize,
-                timeout=timeout,
-                retries=0,
-                reconnect_delay=0,
-            )
-
-        return cls(factory, profile=profile, name=kw.pop("name", port), **kw)
+        bus = ModbusBus.rtu(
+            port,
+            baudrate,
+            parity=parity,
+            stopbits=stopbits,
+            bytesize=bytesize,
+            timeout=kw.get("timeout", 1.0),
+            max_backoff=kw.get("max_backoff", 3.0),
+        )
+        return bus._own(bus.meter(profile=profile, name=kw.pop("name", port), **kw))
 
     def _set_profile(self, profile: Profile) -> None:
         if profile.addressing != "absolute":
@@ -175,6 +188,24 @@ class ModbusMeter:
         self._deps = channel_blocks(profile, self.invert)
         self._fast_mask = np.concatenate([np.full(b.count, b.group == "fast") for b in profile.blocks])
         self._units = {ch: channel_spec(f"{self.namespace}/{ch}").unit for ch in profile.channels}
+        # per block: its request, where its registers go in the frame, and its bit in a block mask
+        self._reads: list[tuple[int, str, Request, int, int]] = []
+        offset = 0
+        for i, b in enumerate(profile.blocks):
+            self._reads.append(
+                (i, b.group, Request.read(self.unit_id, b.function_code, b.start, b.count), offset, b.count)
+            )
+            offset += b.count
+        self._dep_mask = {ch: sum(1 << i for i in deps) for ch, deps in self._deps.items()}
+        # for each set of groups read: the channels that depend only on blocks read then
+        self._emit: dict[frozenset[str], list[tuple[str, int]]] = {}
+        for due in (frozenset({"fast"}), frozenset({"fast", "slow"}), frozenset({"slow"})):
+            read_mask = sum(1 << i for i, b in enumerate(profile.blocks) if b.group in due)
+            self._emit[due] = [
+                (ch, m)
+                for ch, m in ((c, self._dep_mask.get(c, 0)) for c in profile.channels)
+                if m & ~read_mask == 0
+            ]
         if self._pending_state is not None:
             pending, self._pending_state = self._pending_state, None
             try:
@@ -188,35 +219,11 @@ class ModbusMeter:
 
     # --- connection -----------------------------------------------------------------------------
 
-    async def _ensure_connected(self) -> Any:
-        if self._client is not None and self._client.connected:
-            return self._client
-        await self._drop_client()
-        client = self._client_factory()
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives
-            # together with the result, and poll() would never end
-            async with asyncio.timeout(self.timeout + 1.0):
-                ok = await client.connect()
-        except (TimeoutError, OSError, ModbusException) as e:
-            client.close()
-            raise LinkDown(f"cannot connect: {e or type(e).__name__}") from None
-        if not ok:
-            client.close()
-            raise LinkDown("cannot connect (refused or unreachable)")
-        self._client = client
-        self.stats.reconnects += 1
-        if self._want_sunspec and self.profile is None:
-            await self._discover()
-        return client
-
-    async def _drop_client(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     async def close(self) -> None:
-        await self._drop_client()
+        """Close the meter's connection if it has one of its own (a meter on a shared bus leaves
+        the bus open: close the bus instead)."""
+        if self._owns_bus:
+            await self.bus.close()
 
     async def __aenter__(self) -> ModbusMeter:
         return self
@@ -226,63 +233,35 @@ class ModbusMeter:
 
     async def _discover(self) -> None:
         async def read_holding(address: int, count: int) -> list[int] | None:
-            return await self._request(3, address, count, tolerate_exception=True)
+            try:
+                pdu = await self.bus._request(
+                    self, Request.read(self.unit_id, 3, address, count), self.timeout
+                )
+            except (ExceptionReply, BadReply):
+                return None
+            return np.frombuffer(pdu, dtype=">u2", count=count, offset=2).tolist()
 
         model = await discover_meter(read_holding)
         self.sunspec_model = model
         base = load_profile(model.profile_name)
         self._set_profile(base.located(model.address, model.model_id))
+        self._frame = None
         log.info("%s: SunSpec meter model %d at %d", self.name, model.model_id, model.address)
 
-    async def _request(
-        self, function_code: int, address: int, count: int, tolerate_exception: bool = False
-    ) -> list[int] | None:
-        """One read. Returns the registers, or None for a Modbus exception response. Raises
-        LinkDown for anything that means the link is not usable."""
-        client = self._client
-        if client is None:
-            raise LinkDown("not connected")
-        if function_code not in (3, 4):
-            raise WritesNotAllowed(f"function code {function_code} is not a read")
-        call = client.read_holding_registers if function_code == 3 else client.read_input_registers
-        self.stats.requests += 1
-        self.stats.function_codes.add(function_code)
-        try:
-            async with asyncio.timeout(self.timeout + 0.5):
-                rr = await call(address, count=count, device_id=self.unit_id)
-        except (TimeoutError, ModbusIOException) as e:
-            self.stats.timeouts += 1
-            # a late answer could be taken for the next request's: start over on a new link
-            await self._drop_client()
-            raise LinkDown(f"no response within {self.timeout} s ({type(e).__name__})") from None
-        except (OSError, ModbusException, asyncio.IncompleteReadError) as e:
-            await self._drop_client()
-            raise LinkDown(f"link lost: {type(e).__name__}: {e}".rstrip(": ")) from None
-        if rr.isError():
-            code = getattr(rr, "exception_code", None)
-            self.stats.block_errors += 1
-            self.stats.last_error = (
-                f"exception {code} reading {count} registers at {address} (FC {function_code})"
-            )
-            if not tolerate_exception:
-                log.warning("%s: %s", self.name, self.stats.last_error)
-            return None
-        regs = list(rr.registers)
-        if len(regs) < count:
-            self.stats.last_error = f"short response: {len(regs)} of {count} registers at {address}"
-            return None
-        return regs[:count]
+    @property
+    def link_up(self) -> bool:
+        """The bus is connected and this meter answered its last request."""
+        return self.bus.link_up and self.outcome not in ("silent", "link")
 
     # --- reading --------------------------------------------------------------------------------
 
-    def _due_groups(self, now: float, groups: Iterable[str] | None) -> set[str]:
+    def _due_groups(self, now: float, groups: Iterable[str] | None) -> frozenset[str]:
         if groups is not None:
-            return set(groups)
-        due = {"fast"}
+            return frozenset(groups)
         # a last slow read in the future: the wall clock stepped back, read them now
         if self._last_slow is None or not 0 <= now - self._last_slow < self.slow_interval:
-            due.add("slow")
-        return due
+            return frozenset({"fast", "slow"})
+        return frozenset({"fast"})
 
     async def read(self, groups: Iterable[str] | None = None) -> dict[str, Reading]:
         """Read the meter once: {channel: Reading} for the channels read this time.
@@ -291,36 +270,57 @@ class ModbusMeter:
         with the time of the attempt. `groups` picks "fast"/"slow"; by default fast, plus slow
         when `slow_interval` has passed.
         """
+        t, values = await self._acquire(groups)
+        units = self._units if self.profile else {"ActivePower": "W"}
+        good, error = Quality.GOOD, Quality.ERROR
+        return {
+            ch: Reading(v, units[ch], t, good) if v is not None else Reading(None, units[ch], t, error)
+            for ch, v in values.items()
+        }
+
+    async def _acquire(self, groups: Iterable[str] | None = None) -> tuple[float, dict[str, float | None]]:
+        """One read: (measurement time, {channel: value, None where ERROR}); sets `outcome`."""
         t_start = time.time()
         try:
-            await self._ensure_connected()
-        except LinkDown as e:
-            return self._all_error(t_start, str(e))
-        except Exception as e:  # discovery found no meter, etc.
-            return self._all_error(t_start, f"{type(e).__name__}: {e}")
+            await self.bus._ensure_link()
+            if self.profile is None:
+                await self._discover()
+        except LinkLost as e:
+            return self._all_error(t_start, str(e), "link")
+        except NoReply as e:
+            return self._all_error(t_start, f"SunSpec discovery: {e}", "silent")
+        except (SunSpecError, BadReply, ValueError) as e:  # no usable meter (yet): try again later
+            return self._all_error(t_start, f"SunSpec discovery failed: {e}", "silent")
         p = self.profile
         assert p is not None
         due = self._due_groups(t_start, groups)
         if self._frame is None:
             self._frame = np.zeros(p.frame_length, dtype=np.uint16)
         frame = self._frame
-        attempted: set[int] = set()
-        failed: set[int] = set()
         ok_flags = [False] * len(p.blocks)
-        offset = 0
-        try:
-            for i, b in enumerate(p.blocks):
-                if b.group in due:
-                    attempted.add(i)
-                    regs = await self._request(b.function_code, b.start, b.count)
-                    if regs is None:
-                        failed.add(i)
-                    else:
-                        frame[offset : offset + b.count] = regs
-                        ok_flags[i] = True
-                offset += b.count
-        except LinkDown as e:
-            return self._all_error(t_start, str(e))
+        failed = 0
+        request = self.bus._request
+        for i, group, req, offset, count in self._reads:
+            if group not in due:
+                continue
+            try:
+                pdu = await request(self, req, self.timeout)
+            except ExceptionReply as e:
+                failed |= 1 << i
+                self.stats.last_error = f"{e} reading {count} registers at {req.address}"
+                log.warning("%s: %s", self.name, self.stats.last_error)
+                continue
+            except BadReply as e:
+                failed |= 1 << i
+                self.stats.last_error = f"bad reply to {count} registers at {req.address}: {e}"
+                log.warning("%s: %s", self.name, self.stats.last_error)
+                continue
+            except NoReply as e:
+                return self._all_error(t_start, str(e), "silent")
+            except LinkLost as e:
+                return self._all_error(t_start, str(e), "link")
+            frame[offset : offset + count] = np.frombuffer(pdu, dtype=">u2", count=count, offset=2)
+            ok_flags[i] = True
         t_end = time.time()
         # the measurement lies within the request round trips: stamp it at their middle
         t = (t_start + t_end) / 2
@@ -330,22 +330,31 @@ class ModbusMeter:
         try:
             values = self.pipeline.push(t, frame, ok_flags)
         except ValueError as e:  # clock went backwards: keep the previous state
-            return self._all_error(t_start, f"pipeline refused the frame: {e}")
-        out: dict[str, Reading] = {}
-        for ch, v in values.items():
-            deps = self._deps.get(ch, frozenset())
-            if not deps <= attempted:
-                continue  # depends on a block not read this time: leave its last reading alone
-            bad = bool(deps & failed) or v is None or (frozen and ch not in _SLOW_CHANNELS)
-            unit = self._units[ch]
-            out[ch] = Reading(None, unit, t, Quality.ERROR) if bad else Reading(v, unit, t, Quality.GOOD)
-        self.stats.polls += 1
-        self.stats.latency.observe(t_end - t_start)
-        if failed:
-            self.stats.failed_polls += 1
+            return self._all_error(t_start, f"pipeline refused the frame: {e}", "answered")
+        emit = self._emit.get(due)
+        if emit is None:  # an unusual choice of groups
+            mask = sum(1 << i for i, b in enumerate(p.blocks) if b.group in due)
+            emit = [(ch, m) for ch, m in self._dep_mask.items() if m & ~mask == 0]
+        allv = values.to_dict()
+        if failed or frozen:
+            out = {
+                ch: None if (m & failed or (frozen and ch not in _SLOW_CHANNELS)) else allv[ch]
+                for ch, m in emit
+            }
+        elif len(emit) == len(allv):
+            out = allv
         else:
-            self.stats.last_ok = t
-        return out
+            out = {ch: allv[ch] for ch, _ in emit}
+        st = self.stats
+        st.polls += 1
+        st.latency.observe(t_end - t_start)
+        if failed:
+            st.failed_polls += 1
+            self.outcome = "answered"
+        else:
+            st.last_ok = t
+            self.outcome = "ok"
+        return t, out
 
     def _check_frozen(self, t: float, frame: np.ndarray, p: Profile, ok: list[bool]) -> bool:
         """Whether the fast registers have not changed for `frozen_after` seconds."""
@@ -363,17 +372,16 @@ class ModbusMeter:
             return True
         return False
 
-    def _all_error(self, t: float, reason: str) -> dict[str, Reading]:
+    def _all_error(self, t: float, reason: str, outcome: str) -> tuple[float, dict[str, float | None]]:
         self.stats.polls += 1
         self.stats.failed_polls += 1
         self.stats.last_error = reason
-        channels = self.profile.channels if self.profile else ["ActivePower"]
-        units = self._units if self.profile else {"ActivePower": "W"}
-        return {ch: Reading(None, units[ch], t, Quality.ERROR) for ch in channels}
+        self.outcome = outcome
+        return t, self.error_values()
 
-    @property
-    def link_up(self) -> bool:
-        return self._client is not None and bool(self._client.connected)
+    def error_values(self) -> dict[str, float | None]:
+        """Every channel without a value (what a meter that cannot be read publishes)."""
+        return dict.fromkeys(self.profile.channels if self.profile else ["ActivePower"])
 
     # --- polling --------------------------------------------------------------------------------
 
@@ -388,49 +396,12 @@ class ModbusMeter:
     async def poll(self, dal: Dal, interval: float = 1.0) -> None:
         """Read every `interval` seconds into `dal` until cancelled. Never raises otherwise.
 
-        After a link failure the channels are ERROR at once, and reconnection is tried after
-        interval, 2·interval, 4·interval, ... up to `max_backoff`.
+        After a failure the channels are ERROR at once, and the meter is tried again after
+        interval, 2·interval, 4·interval, ... up to `max_backoff` (3 s by default, so that a meter
+        is GOOD again within a few seconds of a fault ending). On a shared bus, `bus.poll` polls
+        every meter on it in turn; this polls only this one.
         """
-        if interval <= 0 or not math.isfinite(interval):
-            raise ValueError(f"interval must be positive seconds, got {interval}")
-        self._default_slow_ages(dal, interval)
-        loop = asyncio.get_running_loop()
-        next_tick = loop.time()
-        backoff = 0.0
-        was_down = False
-        me = asyncio.current_task()
-        while True:
-            # pymodbus awaits with asyncio.wait_for, which on Python 3.11 can swallow a cancel
-            # that arrives together with the reply; the task still counts the request, so honour it
-            if me is not None and me.cancelling():
-                raise asyncio.CancelledError()
-            try:
-                readings = await self.read()
-                link_failed = not self.link_up
-                # while the link stays down the ERROR is already reported: re-writing adds nothing
-                if not (link_failed and was_down):
-                    self.publish(dal, readings)
-                was_down = link_failed
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # never let a bug or a DAL refusal end the poll loop
-                log.exception("%s: poll failed", self.name)
-                link_failed = False
-            if link_failed:
-                backoff = min(self.max_backoff, max(interval, backoff * 2))
-                log.info("%s: link down (%s); retry in %.1f s", self.name, self.stats.last_error, backoff)
-                await asyncio.sleep(backoff)
-                next_tick = loop.time()
-                continue
-            backoff = 0.0
-            next_tick += interval
-            now = loop.time()
-            if next_tick < now:
-                missed = int((now - next_tick) // interval) + 1
-                self.stats.missed_cycles += missed
-                next_tick += missed * interval
-            await asyncio.sleep(next_tick - now)
+        await self.bus._run([self], dal, interval)
 
     def _default_slow_ages(self, dal: Dal, interval: float) -> None:
         """Channels read only every `slow_interval` would go STALE between reads under a maximum
@@ -497,14 +468,14 @@ class ModbusMeter:
             known = ", ".join(p.writes) if p and p.writes else "none"
             raise WritesNotAllowed(f"profile defines no write {action!r} (defined: {known})")
         w = p.writes[action]
-        client = await self._ensure_connected()
-        if w.function_code == 6:
-            rr = await client.write_register(w.address, w.values[0], device_id=self.unit_id)
-        else:
-            rr = await client.write_registers(w.address, list(w.values), device_id=self.unit_id)
-        self.stats.function_codes.add(w.function_code)
-        if rr.isError():
-            raise GridtapError(f"{self.name}: write {action!r} refused: {rr}")
+        req = Request.write(self.unit_id, w.function_code, w.address, tuple(w.values))
+        try:
+            await self.bus._ensure_link()
+            await self.bus._request(self, req, self.timeout)
+        except ExceptionReply as e:
+            raise GridtapError(f"{self.name}: write {action!r} refused: {e}") from None
+        except (BadReply, NoReply, LinkLost) as e:
+            raise GridtapError(f"{self.name}: write {action!r} failed: {e}") from None
 
 
 _SLOW_CHANNELS = frozenset(

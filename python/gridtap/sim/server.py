@@ -3,7 +3,8 @@
 The registers are encoded exactly as the profile says the meter encodes them (types, word orders,
 scales, SunSpec scale factors and native signs), so the real adapter reads it as it would read a
 physical meter. Fault switches make it drop connections, answer slowly, answer with exceptions,
-or freeze its registers.
+or freeze its registers. Several simulators can answer on one server (`MeterGroup`), as meters
+on one RS485 line or behind one gateway do.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -26,7 +28,7 @@ from gridtap.profile import Profile
 from gridtap.profiles import load as load_profile
 from gridtap.sim.scenario import GridScenario
 
-__all__ = ["MeterSimulator", "SunSpecLayout"]
+__all__ = ["MeterGroup", "MeterSimulator", "SunSpecLayout"]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ class MeterSimulator:
     the meter's "not available" encoding). Fault switches, changeable while serving:
     `delay` (s before each answer), `exception` (an ExcCodes for every read, or None),
     `exception_at` (start addresses whose reads fail with ILLEGAL_ADDRESS), `frozen` (serve the last
-    registers unchanged), and `await drop_connections()`.
+    registers unchanged), `silent` (answer nothing, as a meter that is off or unplugged), and
+    `await drop_connections()`.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class MeterSimulator:
         self.exception: ExcCodes | None = None
         self.exception_at: set[int] = set()
         self.frozen = False
+        self.silent = False
         self.requests: deque[tuple[int, int, int]] = deque(maxlen=1000)
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +163,9 @@ class MeterSimulator:
         registers: list[int],
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if self.silent:
+            # with ignore_missing_devices the server then sends no response at all
+            raise NoSuchIdException(f"unit {self.unit_id} is silent")
         self.requests.append((function_code, address, count))
         if self.delay > 0:
             await asyncio.sleep(self.delay)
@@ -185,7 +192,7 @@ class MeterSimulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, framer: str = "socket") -> int:
         """Serve Modbus TCP (or RTU framing over TCP with framer="rtu"); returns the port."""
         fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
-        server = ModbusTcpServer(self._device(), address=(host, port), framer=fr)
+        server = ModbusTcpServer(self._device(), address=(host, port), framer=fr, ignore_missing_devices=True)
         await server.serve_forever(background=True)
         self._server = server
         bound = int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
@@ -194,7 +201,9 @@ class MeterSimulator:
 
     async def start_rtu(self, device: str, baudrate: int = 9600) -> None:
         """Serve Modbus RTU on a serial device (e.g. one end of a pty pair)."""
-        server = ModbusSerialServer(self._device(), port=device, baudrate=baudrate, framer=FramerType.RTU)
+        server = ModbusSerialServer(
+            self._device(), port=device, baudrate=baudrate, framer=FramerType.RTU, ignore_missing_devices=True
+        )
         await server.serve_forever(background=True)
         self._server = server
 
@@ -238,3 +247,37 @@ class MeterSimulator:
 
     def requested_blocks(self) -> Iterable[tuple[int, int, int]]:
         return list(self.requests)
+
+
+class MeterGroup:
+    """Several simulated meters answering on one server, each on its own unit ID: the meters of
+    one RS485 line (`start_rtu`) or behind one Modbus TCP gateway (`start`). Each keeps its own
+    scenario and fault switches; a `silent` one answers nothing while the others go on."""
+
+    def __init__(self, sims: Sequence[MeterSimulator]) -> None:
+        ids = [s.unit_id for s in sims]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"meters on one line need distinct unit IDs, got {ids}")
+        self.sims = list(sims)
+        self._server: Any = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, framer: str = "socket") -> int:
+        fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
+        devices = [s._device() for s in self.sims]
+        server = ModbusTcpServer(devices, address=(host, port), framer=fr, ignore_missing_devices=True)
+        await server.serve_forever(background=True)
+        self._server = server
+        return int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+    async def start_rtu(self, device: str, baudrate: int = 9600) -> None:
+        devices = [s._device() for s in self.sims]
+        server = ModbusSerialServer(
+            devices, port=device, baudrate=baudrate, framer=FramerType.RTU, ignore_missing_devices=True
+        )
+        await server.serve_forever(background=True)
+        self._server = server
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None

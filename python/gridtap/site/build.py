@@ -5,12 +5,13 @@ runs, with the same functions."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gridtap.dal import Dal
 
 if TYPE_CHECKING:
+    from gridtap.bus import ModbusBus
     from gridtap.control import EdgeCycle
     from gridtap.modbus import ModbusMeter
     from gridtap.pmu import PmuMeter
@@ -24,6 +25,7 @@ __all__ = [
     "meter",
     "meter_address",
     "meter_state_key",
+    "meters",
     "pmu",
     "publisher",
     "simulator",
@@ -62,6 +64,30 @@ def pmu(m: Mapping[str, Any]) -> PmuMeter:
 
     kw = {k: v for k, v in m.items() if k not in ("transport", "host", "port", "interval")}
     return PmuMeter(m["host"], m["port"], transport=m["transport"], **kw)
+
+
+def meters(entries: Sequence[Mapping[str, Any]]) -> tuple[list[ModbusBus], list[ModbusMeter]]:
+    """The meters of `entries`, in their order, on one `ModbusBus` per serial device or TCP host
+    and port (entries sharing one are polled in turn on one connection), and those buses."""
+    from gridtap.bus import plan_buses
+
+    built: list[Any] = [None] * len(entries)
+    buses = []
+    for plan in plan_buses(entries):
+        members = [entries[i] for i in plan.members]
+        bus = plan.open(
+            timeout=max(m.get("timeout", 1.0) for m in members),
+            max_backoff=min(m.get("max_backoff", 3.0) for m in members),
+        )
+        for i, m in zip(plan.members, members, strict=True):
+            kw = {k: m[k] for k in METER_OPTIONS if k in m}
+            # a meter alone on its connection keeps the connection's name, as ModbusMeter.tcp/.rtu
+            name = bus.name if len(members) == 1 else None
+            meter = bus.meter(profile=m["profile"], namespace=m["namespace"], name=name, **kw)
+            meter.poll_interval = m.get("interval", 1.0)
+            built[i] = meter
+        buses.append(bus)
+    return buses, built
 
 
 def meter_address(m: Mapping[str, Any]) -> str:

@@ -189,6 +189,7 @@ def load_site(path: str | Path) -> Site:
     seen: set[str] = set()
     site.meters = [_meter(c, f"meter[{i}]", m, seen) for i, m in enumerate(top.get("meter", []))]
     site.pmus = [_pmu(c, f"pmu[{i}]", m, seen) for i, m in enumerate(top.get("pmu", []))]
+    _buses(c, site.meters)
     site.virtual_meters = [
         _virtual_meter(c, f"virtual_meter[{i}]", v, seen) for i, v in enumerate(top.get("virtual_meter", []))
     ]
@@ -269,6 +270,17 @@ def _pmu(c: Checker, where: str, m: Any, seen: set[str]) -> dict[str, Any]:
             raise SiteError(f"{c.source}: {e}") from None
     c.build(where, lambda: build.pmu(t), t)
     return t
+
+
+def _buses(c: Checker, meters: list[dict[str, Any]]) -> None:
+    """Meters on one serial device, or one TCP host and port, share one bus: their settings must
+    agree (the error names both entries)."""
+    from gridtap.bus import plan_buses
+
+    try:
+        plan_buses(meters)
+    except ValueError as e:
+        raise SiteError(f"{c.source}: {e}") from None
 
 
 def _virtual_meter(c: Checker, where: str, v: Any, seen: set[str]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from gridtap.site.config import Site, SiteError
 from gridtap.status import StatusOptions
 
 if TYPE_CHECKING:
+    from gridtap.bus import ModbusBus
     from gridtap.control import EdgeCycle
     from gridtap.metrics import MetricsServer
     from gridtap.modbus import ModbusMeter
@@ -75,6 +76,7 @@ class _SiteRun:
         self.sims: list[MeterSimulator] = []
         self.meters: list[tuple[dict[str, Any], ModbusMeter]] = []
         self.pmus: list[tuple[dict[str, Any], PmuMeter]] = []
+        self.buses: list[ModbusBus] = []
         self.virtual_meters: list[tuple[dict[str, Any], VirtualGridMeter]] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self.publisher: MqttPublisher | None = None
@@ -123,12 +125,15 @@ class _SiteRun:
             log.info("simulated %s on %s:%d", s["profile"], host, s["port"])
 
     def build_meters(self) -> None:
-        self.meters = [(m, build.meter(m)) for m in self.site.meters]
+        self.buses, built = build.meters(self.site.meters)
+        self.meters = list(zip(self.site.meters, built, strict=True))
         self.pmus = [(m, build.pmu(m)) for m in self.site.pmus]
 
     def sources(self) -> list[Any]:
-        """Every polled source, for the status view and the metrics."""
-        return [meter for _, meter in self.meters] + [pmu for _, pmu in self.pmus]
+        """Every polled source, for the status view and the metrics: the buses with more than one
+        meter (a bus of one shows as its meter), the meters, the PMUs."""
+        shared = [b for b in self.buses if len(b.meters) > 1]
+        return [*shared, *(meter for _, meter in self.meters), *(pmu for _, pmu in self.pmus)]
 
     def restore_state(self) -> None:
         """Give the meters and virtual meters their saved state before their first poll, and check
@@ -160,11 +165,10 @@ class _SiteRun:
                 log.error("%s", e)
 
     def start_polling(self) -> None:
-        for m, meter in self.meters:
-            self.spawn(
-                f"meter {meter.name} ({m['namespace']})",
-                meter.poll(self.dal, interval=m.get("interval", 1.0)),
-            )
+        # one poller per connection: meters sharing a serial line or gateway take turns on it
+        for bus in self.buses:
+            what = ", ".join(m.namespace for m in bus.meters)
+            self.spawn(f"meter {bus.name} ({what})", bus.poll(self.dal))
         for m, pmu in self.pmus:
             self.spawn(f"PMU {pmu.name} ({m['namespace']})", pmu.poll(self.dal, interval=m.get("interval")))
 
@@ -236,8 +240,8 @@ class _SiteRun:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.metrics_server is not None:
             self.metrics_server.stop()
-        for _, meter in self.meters:
-            await meter.close()
+        for bus in self.buses:
+            await bus.close()
         for _, pmu in self.pmus:
             await pmu.close()
         if self.state is not None:
