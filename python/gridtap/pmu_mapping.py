@@ -36,14 +36,18 @@ produce is listed in `PhasorMapping.left_out`.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from gridtap._core import C37118Config
 from gridtap.errors import GridtapError
 
 __all__ = ["ROLES", "ChannelMapper", "MappingError", "PhasorMapping", "check_roles", "classify_phasor_name"]
+
+log = logging.getLogger(__name__)
 
 PHASES = ("L1", "L2", "L3")
 _LINE_PAIRS = (("L12", 0, 1), ("L23", 1, 2), ("L31", 2, 0))
@@ -181,6 +185,28 @@ class PhasorMapping:
             left_out=tuple(c for c in ALL_CHANNELS if c not in channels),
         )
 
+    @classmethod
+    def for_config(
+        cls, config: C37118Config, pmu: int | str | None, explicit: Mapping[str, str | int] | None, where: str
+    ) -> tuple[int, PhasorMapping]:
+        """The PMU block of a (multi-PMU) configuration chosen by `pmu` (its IDCODE or station
+        name; None: the first, logged when there are more) and its mapping."""
+        index = _pick_pmu(config, pmu, where)
+        pc = config.pmus[index]
+        names, units, components = pc.phasor_names, pc.phasor_units, pc.phasor_components
+        return index, cls.build(pc.station.strip(), names, units, components, explicit)
+
+    def left_out_note(self) -> str:
+        """What this PMU's phasors do not give, for the log: "" when they give everything."""
+        if not self.left_out:
+            return ""
+        what = {
+            "positive-sequence": "sends positive sequence only: totals from 3·V1·conj(I1)",
+            "per-phase": "maps per-phase phasors",
+            "none": "sends no voltage and current pair: no power",
+        }[self.mode]
+        return f"PMU {self.station!r} {what}; left out: {', '.join(self.left_out)}"
+
     def describe(self) -> str:
         """One line per mapped role, e.g. "Voltage_L1 <- VA"."""
 
@@ -193,6 +219,27 @@ class PhasorMapping:
             parts.append(f"positive sequence V <- {name(self.positive_voltage)}")
             parts.append(f"positive sequence I <- {name(self.positive_current)}")
         return "\n".join(parts)
+
+
+def _pick_pmu(config: C37118Config, pmu: int | str | None, where: str) -> int:
+    pmus = config.pmus
+    if pmu is None:
+        if len(pmus) > 1:
+            log.info(
+                "%s: stream has %d PMUs (%s); mapping the first, %r (choose with pmu=...)",
+                where,
+                len(pmus),
+                ", ".join(f"{p.station.strip()!r} id {p.idcode}" for p in pmus),
+                pmus[0].station.strip(),
+            )
+        return 0
+    for i, p in enumerate(pmus):
+        if (isinstance(pmu, int) and p.idcode == pmu) or (
+            isinstance(pmu, str) and p.station.strip() == pmu.strip()
+        ):
+            return i
+    have = ", ".join(f"{p.station.strip()!r} (id {p.idcode})" for p in pmus)
+    raise MappingError(f"{where}: the stream has no PMU {pmu!r}; it has {have}")
 
 
 def check_roles(explicit: object, where: str = "phasors") -> None:
