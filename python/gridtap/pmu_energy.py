@@ -77,14 +77,7 @@ class FrameIntegrals:
         """Integrate the frames collected since the last flush; `shift` (kernel − frame time) puts
         the RoCoF estimate's time back on the frames' clock."""
         self._next = kernel + self.interval
-        if self._t:
-            t, p, q = np.array(self._t), np.array(self._p), np.array(self._q)
-            self._t.clear()
-            self._p.clear()
-            self._q.clear()
-            e = self._energy
-            e.update(t, p, q)
-            self._publishable()
+        self._integrate()
         if self._pt:
             ft = np.array(self._pt)
             r = self._rocof.update(ft, np.array(self._pf))
@@ -94,8 +87,15 @@ class FrameIntegrals:
             self.rocof_estimate = last if math.isfinite(last) else None
             self.rocof_estimate_time = float(ft[-1]) - shift - self._rocof.group_delay
 
-    def _publishable(self) -> None:
+    def _integrate(self) -> None:
+        if not self._t:
+            return
+        t, p, q = np.array(self._t), np.array(self._p), np.array(self._q)
+        self._t.clear()
+        self._p.clear()
+        self._q.clear()
         e = self._energy
+        e.update(t, p, q)
         imp, exp = e.import_kwh, e.export_kwh
         self.energy = {
             "EnergyImport": imp,
@@ -109,7 +109,9 @@ class FrameIntegrals:
     # --- state across restarts ------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """The integrated totals (`EnergyIntegrator.state()`), JSON-serialisable."""
+        """The integrated totals (`EnergyIntegrator.state()`), JSON-serialisable, with the frames
+        collected since the last flush integrated first: a shutdown loses none of them."""
+        self._integrate()
         return dict(self._energy.state())
 
     def restore_state(self, state: Mapping[str, Any], who: str) -> None:
