@@ -82,8 +82,8 @@ def test_invert_flips_p_and_q_and_swaps_the_energy_counters():
 
     async def go():
         sim, port = await _served(scenario, idcode=3)
-        straight = PmuMeter.tcp("127.0.0.1", port, idcode=3, energy_interval=0.1)
-        inverted = PmuMeter.tcp("127.0.0.1", port, idcode=3, invert=True, energy_interval=0.1)
+        straight = PmuMeter.tcp("127.0.0.1", port, idcode=3)
+        inverted = PmuMeter.tcp("127.0.0.1", port, idcode=3, invert=True)
         a, b = Dal(), Dal()
         tasks = [asyncio.create_task(straight.poll(a)), asyncio.create_task(inverted.poll(b))]
         await asyncio.sleep(1.5)
@@ -108,7 +108,7 @@ def test_poll_writes_every_frame_with_energy_integrated_from_p():
 
     async def go():
         sim, port = await _served(scenario, idcode=9, rate=50)
-        meter = PmuMeter.tcp("127.0.0.1", port, idcode=9, energy_interval=0.2)
+        meter = PmuMeter.tcp("127.0.0.1", port, idcode=9)
         dal = Dal()
         dal.subscribe(lambda updates: frames.append(updates[0][1].timestamp))
         task = asyncio.create_task(meter.poll(dal))
@@ -142,7 +142,7 @@ def test_frequency_events_reach_frequency_rocof_and_the_estimate():
 
     async def go():
         sim, port = await _served(scenario, idcode=5, rate=50, format=0x0)  # all integer
-        meter = PmuMeter.tcp("127.0.0.1", port, idcode=5, rocof_window=0.5, energy_interval=0.05)
+        meter = PmuMeter.tcp("127.0.0.1", port, idcode=5, rocof_window=0.5)
         dal = Dal()
 
         def note(updates):

@@ -30,7 +30,6 @@ transport = "tcp"
 host = "127.0.0.1"
 port = {port}
 idcode = {idcode}
-energy_interval = 0.2
 """
 
 

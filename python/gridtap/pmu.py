@@ -63,7 +63,7 @@ class PmuMeter:
     does); `max_unlocked` (s) is the unlocked time from which it counts. `config_frame` "cfg2"
     or "cfg3" is the configuration asked for. `timeout` bounds connecting, the configuration's
     arrival and the silence between data frames (at least three frame periods). Energy is
-    integrated from P (`max_gap`) and published every `energy_interval` seconds; the RoCoF
+    integrated from P frame by frame (`max_gap`) and published with each frame; the RoCoF
     estimate over `rocof_window` is a diagnostic (`rocof_estimate`). `max_future` (s), if
     given, is passed with every write as the DAL's tolerance for timestamps ahead of its clock
     (for a PMU whose GPS time leads a badly synchronised local clock); None keeps the DAL's.
@@ -87,7 +87,6 @@ class PmuMeter:
         max_backoff: float = 30.0,
         rocof_window: float = 0.5,
         max_gap: float = 60.0,
-        energy_interval: float = 1.0,
         max_future: float | None = None,
         name: str | None = None,
     ) -> None:
@@ -103,7 +102,6 @@ class PmuMeter:
         for what, value in (
             ("timeout", timeout),
             ("max_backoff", max_backoff),
-            ("energy_interval", energy_interval),
             ("max_unlocked", max_unlocked),
         ):
             if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
@@ -126,7 +124,6 @@ class PmuMeter:
         self.config_frame = config_frame
         self.timeout = float(timeout)
         self.max_backoff = float(max_backoff)
-        self.energy_interval = float(energy_interval)
         self.stats = PmuStats()
         self.config: C37118Config | None = None
         self.pmu_config: C37118PmuConfig | None = None
@@ -156,7 +153,7 @@ class PmuMeter:
         self._interval: float | None = None
         self._last_published = -math.inf
         # energy and RoCoF, integrated in batches on a time line that skips no leap second
-        self._integrals = FrameIntegrals(self.energy_interval, max_gap, rocof_window)
+        self._integrals = FrameIntegrals(max_gap, rocof_window)
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -418,21 +415,21 @@ class PmuMeter:
             if stat & CONFIG_CHANGE:
                 self._request_config()
             bad = self._quality.check(stat, f.time_quality, stats)
-        integrals = self._integrals
         if bad:
             values = dict.fromkeys(values)
+            failed = True
         else:
-            p = values.get("ActivePower")
-            if p is not None:
-                integrals.add_power(kernel, p, values["ReactivePower"])
+            failed = None in values.values()
+            integrals = self._integrals
             freq = values["Frequency"]
             if freq is not None:
-                integrals.add_frequency(kernel, freq)
-            if integrals.due(kernel):
-                integrals.flush(kernel, timeline.shift)
+                integrals.add_frequency(kernel, freq, timeline.shift)
+            p = values.get("ActivePower")
+            if p is not None:
+                # the counters integrated through this frame, with its time
+                values.update(integrals.add_power(kernel, p, values["ReactivePower"]))
         stats.polls += 1
         stats.latency.observe(max(0.0, arrival - t))
-        failed = bad or None in values.values()
         if failed:
             stats.failed_polls += 1
         else:
@@ -443,10 +440,6 @@ class PmuMeter:
         due = dal is not None and (
             self._interval is None or t - self._last_published >= self._interval - 0.5 * self._timeline.period
         )
-        if integrals.fresh and (due or self._readers) and not bad and values.get("ActivePower") is not None:
-            # the counters integrated through this frame carry its time
-            integrals.fresh = False
-            values.update(integrals.energy)
         if self._readers:
             for fut in self._readers:
                 if not fut.done():
