@@ -408,7 +408,7 @@ class PmuMeter:
             return
         publish = not timeline.repeating
         pmu = f.pmus[self._pmu_index]
-        values = mapper.values(pmu.phasors, pmu.freq, pmu.rocof)
+        values = mapper.block(pmu)
         bad = False
         stat = pmu.stat
         if stat & ATTENTION or f.time_quality == CLOCK_FAILURE:
