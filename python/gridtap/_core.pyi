@@ -520,36 +520,6 @@ class C37118Config:
     def phasor_scaling(self) -> str:
         """Either "cfg12" or "cfg3": what the phasor scales apply to (see the class)."""
 
-class PhasorChannels:
-    """Grid channels from one frame's phasors (IEEE 1459 load convention, S = V·conj(I), + import,
-    + inductive Q), for a fixed choice of phasors (see gridtap.pmu_mapping).
-
-    voltages / currents: the phasor index of phase L1, L2, L3 (None: not sent); positive: (V1, I1)
-    indices when the totals come from positive sequence (3·V1·conj(I1)); totals: whether there is
-    total power at all; invert flips P and Q. Per phase Voltage_Lx = |V|, Current_Lx = |I|, and
-    with both ActivePower_Lx, ReactivePower_Lx, ApparentPower_Lx = |V|·|I|, PowerFactor_Lx = P/S
-    (1 for an idle phase, None if undefined); Voltage_L12 ... = |Va − Vb|; totals summed over the
-    phases (or from positive sequence), PowerFactor, and PhaseImbalance (max − min of the phase
-    powers) with three phases. Frequency and Frequency_RoCoF are FREQ and DFREQ. A value that
-    needs an absent (NaN) phasor is None, and an absent phase makes the totals None."""
-
-    def __init__(
-        self,
-        voltages: tuple[int | None, int | None, int | None],
-        currents: tuple[int | None, int | None, int | None],
-        positive: tuple[int, int] | None = None,
-        *,
-        totals: bool,
-        invert: bool = False,
-    ) -> None: ...
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The channels of `values`, in its order."""
-    def values(self, phasors: Sequence[complex], freq: float, rocof: float) -> dict[str, float | None]:
-        """One frame's channels; InputError if a phasor index is beyond `phasors`."""
-    def block(self, pmu: C37118PmuData) -> dict[str, float | None]:
-        """`values` of a decoded PMU block (its phasors, freq and rocof)."""
-
 class C37118PmuData:
     """One PMU's block of a data frame, decoded: values in engineering units, NaN where the PMU sent
     absent data (0x8000 in an integer field, NaN in a float one), never a number in their place.
@@ -785,3 +755,35 @@ def encode_c37118_header(
     """A header frame carrying `text` (UTF-8)."""
 
 # ---- IEEE C37.118.2 synchrophasor codec: end ----
+
+# a PMU stream's phasors as grid channels (gridtap.pmu_mapping.ChannelMapper)
+
+class PhasorChannels:
+    """Grid channels from one frame's phasors (IEEE 1459 load convention, S = V·conj(I), + import,
+    + inductive Q), for a fixed choice of phasors (see gridtap.pmu_mapping).
+
+    voltages / currents: the phasor index of phase L1, L2, L3 (None: not sent); positive: (V1, I1)
+    indices when the totals come from positive sequence (3·V1·conj(I1)); totals: whether there is
+    total power at all; invert flips P and Q. Per phase Voltage_Lx = |V|, Current_Lx = |I|, and
+    with both ActivePower_Lx, ReactivePower_Lx, ApparentPower_Lx = |V|·|I|, PowerFactor_Lx = P/S
+    (1 for an idle phase, None if undefined); Voltage_L12 ... = |Va − Vb|; totals summed over the
+    phases (or from positive sequence), PowerFactor, and PhaseImbalance (max − min of the phase
+    powers) with three phases. Frequency and Frequency_RoCoF are FREQ and DFREQ. A value that
+    needs an absent (NaN) phasor is None, and an absent phase makes the totals None."""
+
+    def __init__(
+        self,
+        voltages: tuple[int | None, int | None, int | None],
+        currents: tuple[int | None, int | None, int | None],
+        positive: tuple[int, int] | None = None,
+        *,
+        totals: bool,
+        invert: bool = False,
+    ) -> None: ...
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The channels of `values`, in its order."""
+    def values(self, phasors: Sequence[complex], freq: float, rocof: float) -> dict[str, float | None]:
+        """One frame's channels; InputError if a phasor index is beyond `phasors`."""
+    def block(self, pmu: C37118PmuData) -> dict[str, float | None]:
+        """`values` of a decoded PMU block (its phasors, freq and rocof)."""
