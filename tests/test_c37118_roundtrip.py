@@ -223,6 +223,7 @@ def cfg3_config(draw):
         pmus,
         time_base=draw(st.integers(1, 2**24 - 1)),
         data_rate=draw(st.integers(-32767, 32767).filter(bool)),
+        phasor_scaling="cfg3",  # what a configuration decoded from CFG-3 has
     )
 
 

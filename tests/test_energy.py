@@ -343,3 +343,28 @@ def test_defaults_empty_chunks_and_reexport() -> None:
     e.update(np.empty(0), np.empty(0))
     assert e.last_timestamp is None
     assert "EnergyIntegrator" in repr(e)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.floats(-20_000.0, 20_000.0), min_size=2, max_size=60),
+    st.lists(st.floats(-5_000.0, 5_000.0), min_size=60, max_size=60),
+)
+def test_push_is_update_one_sample_at_a_time(p: list[float], q: list[float]) -> None:
+    """The per-frame path (no arrays) gives the totals of one chunk, gaps and sign changes included."""
+    t = T0 + np.cumsum(np.r_[0.0, np.tile([0.02, 0.02, 90.0], 20)])[: len(p)]
+    whole = EnergyIntegrator(max_gap=60.0)
+    whole.update(t, np.array(p), np.array(q[: len(p)]))
+    one = EnergyIntegrator(max_gap=60.0)
+    for ti, pi, qi in zip(t.tolist(), p, q, strict=False):
+        totals = one.push(ti, pi, qi)
+    assert totals == (
+        whole.import_kwh,
+        whole.export_kwh,
+        whole.reactive_import_kvarh,
+        whole.reactive_export_kvarh,
+    )
+    assert one.state() == whole.state() and one.gap_count == whole.gap_count
+    with pytest.raises(InputError):
+        one.push(float(t[-1]), 1.0)  # not after the last sample
+    assert one.state() == whole.state()

@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 from gridtap import Dal, Quality
-from gridtap.errors import TimestampError
 from gridtap.pmu import PmuMeter
 from gridtap.sim.pmu_server import PmuSimulator
 from gridtap.sim.scenario import FrequencyEvent, GridScenario
@@ -83,8 +82,8 @@ def test_invert_flips_p_and_q_and_swaps_the_energy_counters():
 
     async def go():
         sim, port = await _served(scenario, idcode=3)
-        straight = PmuMeter.tcp("127.0.0.1", port, idcode=3, energy_interval=0.1)
-        inverted = PmuMeter.tcp("127.0.0.1", port, idcode=3, invert=True, energy_interval=0.1)
+        straight = PmuMeter.tcp("127.0.0.1", port, idcode=3)
+        inverted = PmuMeter.tcp("127.0.0.1", port, idcode=3, invert=True)
         a, b = Dal(), Dal()
         tasks = [asyncio.create_task(straight.poll(a)), asyncio.create_task(inverted.poll(b))]
         await asyncio.sleep(1.5)
@@ -109,7 +108,7 @@ def test_poll_writes_every_frame_with_energy_integrated_from_p():
 
     async def go():
         sim, port = await _served(scenario, idcode=9, rate=50)
-        meter = PmuMeter.tcp("127.0.0.1", port, idcode=9, energy_interval=0.2)
+        meter = PmuMeter.tcp("127.0.0.1", port, idcode=9)
         dal = Dal()
         dal.subscribe(lambda updates: frames.append(updates[0][1].timestamp))
         task = asyncio.create_task(meter.poll(dal))
@@ -143,7 +142,7 @@ def test_frequency_events_reach_frequency_rocof_and_the_estimate():
 
     async def go():
         sim, port = await _served(scenario, idcode=5, rate=50, format=0x0)  # all integer
-        meter = PmuMeter.tcp("127.0.0.1", port, idcode=5, rocof_window=0.5, energy_interval=0.05)
+        meter = PmuMeter.tcp("127.0.0.1", port, idcode=5, rocof_window=0.5)
         dal = Dal()
 
         def note(updates):
@@ -292,72 +291,88 @@ def test_udp_to_nobody_fails_cleanly():
     assert meter.stats.last_error  # refused, or no configuration in time
 
 
-class AheadError(TimestampError):
-    """Shaped as the DAL's FutureTimestampError: how far ahead, and the tolerance."""
-
-    def __init__(self, message, ahead, max_future):
-        super().__init__(message)
-        self.ahead, self.max_future = ahead, max_future
-
-
-class FutureRefusingDal(Dal):
-    """What the DAL's future-timestamp tolerance does: refuse readings stamped > max_future ahead."""
-
-    def __init__(self):
-        super().__init__()
-        self.tolerances = set()
-
-    def write_many(self, namespace, values, timestamp, quality=Quality.GOOD, max_future=0.5):
-        self.tolerances.add(max_future)
-        ahead = timestamp - time.time()
-        if ahead > max_future:
-            message = f"{namespace}/{next(iter(values))}: timestamp {timestamp} lies in the future"
-            raise AheadError(message, ahead, max_future)
-        super().write_many(namespace, values, timestamp, quality)
-
-
-def test_a_leading_pmu_clock_is_reported_and_refusals_say_why():
-    scenario = static_site(**SITE)
+def test_a_leading_pmu_clock_is_refused_counted_and_said_by_how_much():
+    """The real DAL, its default tolerance (1 s): a PMU 3 s ahead is refused, and the meter says
+    so; once the PMU's clock is put right its readings are accepted again."""
 
     async def go():
-        sim, port = await _served(scenario, idcode=8, rate=20)
+        sim, port = await _served(static_site(**SITE), idcode=8, rate=20)
         sim.clock_offset = 3.0
         meter = PmuMeter.tcp("127.0.0.1", port, idcode=8)
-        dal = FutureRefusingDal()
+        dal = Dal()
         task = asyncio.create_task(meter.poll(dal))
         await until(lambda: meter.stats.refused >= 5)
-        refused_error = meter.stats.last_error
-        sim.clock_offset = 0.0  # the PMU's clock is put right: its frames are 3 s older now ...
-        await until(lambda: dal.snapshot().get("grid/ActivePower") is not None, timeout=20)
+        refused = (meter.stats.last_error, meter.refusing, dict(dal.snapshot().items()))
+        sim.clock_offset = 0.0  # the PMU's clock is put right: it pauses until its time comes ...
+
+        def good() -> bool:
+            r = dal.snapshot().get("grid/ActivePower")
+            return r is not None and r.quality is Quality.GOOD
+
+        await until(good, timeout=20)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await sim.stop()
-        return meter, refused_error, dal.snapshot()
+        return meter, refused, dal.snapshot()
 
-    meter, refused_error, snap = run(go(), timeout=90)
-    assert meter.stats.refused >= 5
-    said = r"the PMU clock leads the local clock by ([0-9.]+) s \(the DAL allows 0.5 s\)"
-    lead = re.search(said, refused_error or "")
-    assert lead is not None and float(lead.group(1)) == pytest.approx(3.0, abs=0.2)
-    # ... and after the data timeout the meter follows the stepped-back clock
-    assert snap["grid/ActivePower"].quality is Quality.GOOD
+    meter, (error, refusing, stored), snap = run(go(), timeout=90)
+    assert refusing and meter.stats.refused >= 5
+    assert not any(ch.startswith("grid/") for ch in stored)  # nothing of it was written
+    said = r"the PMU clock leads the local clock by ([0-9.]+) s, beyond the 1 s the DAL allows"
+    lead = re.search(said, error or "")
+    assert lead is not None and float(lead.group(1)) == pytest.approx(3.0, abs=0.2), error
+    # ... and then its readings are taken again
+    assert snap["grid/ActivePower"].value == pytest.approx(10000.0, abs=40)
     assert meter.clock_offset == pytest.approx(0.0, abs=0.5)
+    assert not meter.refusing
 
 
-def test_max_future_is_passed_to_the_dal_and_lets_a_leading_clock_in():
+def test_max_future_lets_a_leading_clock_in():
+    """The same PMU 3 s ahead, with max_future=5: the real DAL takes its readings, GOOD."""
+
     async def go():
         sim, port = await _served(static_site(**SITE), idcode=8, rate=20)
         sim.clock_offset = 3.0
         meter = PmuMeter.tcp("127.0.0.1", port, idcode=8, max_future=5.0)
-        dal = FutureRefusingDal()
+        dal = Dal()
         task = asyncio.create_task(meter.poll(dal))
-        await until(lambda: meter.stats.polls >= 5)
+        await until(lambda: meter.stats.polls >= 5 and dal.snapshot().get("grid/ActivePower") is not None)
+        snap = dal.snapshot()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await sim.stop()
-        return meter, dal
+        return meter, snap
 
-    meter, dal = run(go())
-    assert dal.tolerances == {5.0} and meter.stats.refused == 0
+    meter, snap = run(go())
+    assert meter.stats.refused == 0 and not meter.refusing and meter.max_future == 5.0
     assert meter.clock_offset == pytest.approx(3.0, abs=0.3)
-    assert dal.snapshot()["grid/ActivePower"].quality is Quality.GOOD
+    p = snap["grid/ActivePower"]
+    assert p.quality is Quality.GOOD and p.value == pytest.approx(10000.0, abs=40)
+    assert p.timestamp - time.time() == pytest.approx(3.0, abs=0.5)  # stamped by the PMU's clock
+
+
+def test_the_dals_own_clock_is_the_one_compared():
+    """A PMU on time, a DAL whose clock lags 4 s (injected): refused, and the lead is measured
+    against the DAL's clock, not the wall clock the frames arrive by."""
+
+    async def go():
+        sim, port = await _served(static_site(**SITE), idcode=9, rate=20)
+        meter = PmuMeter.tcp("127.0.0.1", port, idcode=9, max_future=2.5)
+        dal = Dal(clock=lambda: time.time() - 4.0)
+        task = asyncio.create_task(meter.poll(dal))
+        await until(lambda: meter.stats.refused >= 3)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await sim.stop()
+        return meter
+
+    meter = run(go())
+    lead = re.search(r"leads the local clock by ([0-9.]+) s, beyond the 2.5 s", meter.stats.last_error or "")
+    assert lead is not None and float(lead.group(1)) == pytest.approx(4.0, abs=0.3)
+    assert meter.clock_offset == pytest.approx(0.0, abs=0.3)  # against the arrival: on time
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan, "5"])
+def test_max_future_is_checked(bad):
+    with pytest.raises(ValueError, match="max_future"):
+        PmuMeter.tcp("127.0.0.1", 1, idcode=8, max_future=bad)

@@ -107,7 +107,7 @@ def test_inserted_leap_second_repeats_soc_and_is_integrated_not_published():
         + frames_at(MIDNIGHT - 1, RATE, flags=LEAP_PENDING)
         + frames_at(MIDNIGHT, RATE, flags=LEAP_OCCURRED)
     )
-    meter, writes, dal = run(collect(frames, energy_interval=1e-3))
+    meter, writes, dal = run(collect(frames))
     times = [w["grid/ActivePower"].timestamp for w in writes]
     assert times == sorted(times) and len(times) == 2 * RATE  # the repeated second is not published
     assert times[0] == MIDNIGHT - 1 and times[-1] == pytest.approx(MIDNIGHT + 0.9)
@@ -123,7 +123,7 @@ def test_deleted_leap_second_is_not_a_gap():
     frames = frames_at(MIDNIGHT - 2, RATE, flags=LEAP_PENDING | LEAP_DELETE) + frames_at(
         MIDNIGHT, RATE, flags=LEAP_OCCURRED | LEAP_DELETE
     )
-    meter, writes, dal = run(collect(frames, energy_interval=1e-3))
+    meter, writes, dal = run(collect(frames))
     assert len(writes) == 2 * RATE and meter.stats.missed_cycles == 0
     energy = dal.snapshot()["grid/EnergyImport"]
     assert energy.value == pytest.approx(P_TOTAL * 1.9 / 3.6e6, rel=1e-6)  # 20 frames, 1.9 s

@@ -462,3 +462,16 @@ def test_large_chunk_at_1000_fps_keeps_the_window() -> None:
         xs = x[i - 500 : i + 1]
         slope = np.polyfit(xs - xs.mean(), f[i - 500 : i + 1], 1)[0]
         assert r[i] == pytest.approx(slope, abs=1e-9)
+
+
+def test_push_is_update_one_sample_at_a_time() -> None:
+    """The per-frame path (no arrays) gives the estimates of one chunk."""
+    rng = np.random.default_rng(3)
+    t = 1_800_000_000.0 + np.cumsum(np.full(300, 0.02) + rng.uniform(-1e-4, 1e-4, 300))
+    f = 50.0 + 0.3 * np.sin(t - t[0]) + rng.normal(0, 1e-3, 300)
+    whole = RocofEstimator(window=0.5).update(t, f)
+    one = RocofEstimator(window=0.5)
+    pushed = np.array([one.push(ti, fi) for ti, fi in zip(t.tolist(), f.tolist(), strict=True)])
+    assert np.array_equal(pushed, whole, equal_nan=True) and np.isnan(pushed[0])
+    with pytest.raises(InputError):
+        one.push(float(t[-1]), 50.0)

@@ -19,7 +19,6 @@ host = "127.0.0.1"
 port = {port}
 idcode = 12
 invert = {invert}
-energy_interval = 0.2
 [pmu.phasors]
 Voltage_L1 = "VA"
 Voltage_L2 = "VB"

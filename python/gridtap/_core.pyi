@@ -204,6 +204,9 @@ class RocofEstimator:
         """RoCoF (Hz/s) for each sample. timestamps: epoch seconds, finite, strictly increasing
         (also past the previous chunk); frequency: Hz, finite; both 1-D float64 of equal length.
         Raises InputError (a ValueError) and changes nothing on bad input."""
+    def push(self, timestamp: float, frequency: float) -> float:
+        """`update` with one sample, without arrays (a stream's per-frame path): its estimate.
+        The same result as that sample in any chunk."""
     @property
     def window(self) -> float: ...
     @property
@@ -262,6 +265,12 @@ class EnergyIntegrator:
         phase count fixed by the first chunk; reactive_var (VAR, + inductive), if given, has the
         same shape. Everything is checked before anything accumulates: on InputError nothing
         changes."""
+    def push(
+        self, timestamp: float, power_w: float, reactive_var: float | None = None
+    ) -> tuple[float, float, float, float]:
+        """`update` with one sample of total power, without arrays (a stream's per-frame path);
+        returns (import_kwh, export_kwh, reactive_import_kvarh, reactive_export_kvarh) after it.
+        The same totals as that sample in any chunk."""
     @property
     def import_kwh(self) -> float: ...
     @property
@@ -351,8 +360,8 @@ class C37118PmuConfig:
 
     Phasors: phasor_units are "V" or "A"; phasor_scales are volts or amperes per integer count
     (PHUNIT × 10^-5 in CFG-1/2, the PHSCALE factor Y in CFG-3), and integer phasors are rotated by
-    phasor_angle_offsets (rad, CFG-3 only: 0 in CFG-1/2). Float phasors are sent in volts/amperes
-    and are used as they are (the standard has CFG-3 set Y = 1 and the offset 0 for them).
+    phasor_angle_offsets (rad, CFG-3 only: 0 in CFG-1/2). Float phasors: see the configuration's
+    `phasor_scaling` (CFG-1/2's PHUNIT never applies to them; CFG-3's Y and θ do).
     phasor_components (CFG-3 only, else None): "A", "B", "C", "positive", "negative", "zero", or
     None (not given / reserved). phasor_flags: CFG-3 data-modification flags (16 bits).
 
@@ -471,8 +480,18 @@ class C37118Config:
     order. From a decoded CFG-1/2/3 frame, or built to encode one (a simulator, tests).
 
     data_rate > 0: frames per second; < 0: seconds per frame (frame_rate gives frames/s either way).
+
+    phasor_scaling says what the PMUs' phasor_scales and phasor_angle_offsets apply to. "cfg12"
+    (CFG-1/2's PHUNIT, and the default for one built by hand): 16-bit integer phasors only; float
+    phasors are volts/amperes as sent. "cfg3" (a configuration decoded from CFG-3, whose PHSCALE
+    factor Y "scales phasor data to primary volts or amperes", C37.118.2-2011 Table 11): float
+    phasors too, as Y·X at the angle + θ (a PMU sending scaled floats sets Y = 1, θ = 0). The
+    decoder and `encode_c37118_data` follow it; `encode_c37118_config` sends a "cfg12"
+    configuration's float phasors as CFG-3 with Y = 1 and θ = 0, and refuses to send a "cfg3" one
+    whose float phasors are scaled as CFG-1/2.
+
     Raises InputError for an IDCODE outside 1..65534, TIME_BASE outside 1..2^24-1, data_rate 0, no
-    PMUs, or a data frame that would exceed 65535 bytes."""
+    PMUs, a data frame that would exceed 65535 bytes, or another phasor_scaling."""
 
     def __init__(
         self,
@@ -481,6 +500,7 @@ class C37118Config:
         *,
         time_base: int = 1_000_000,
         data_rate: int = 50,
+        phasor_scaling: str = "cfg12",
     ) -> None: ...
     @property
     def idcode(self) -> int: ...
@@ -496,14 +516,18 @@ class C37118Config:
     @property
     def data_frame_size(self) -> int:
         """FRAMESIZE of this stream's data frames (header, PMU blocks and CHK)."""
+    @property
+    def phasor_scaling(self) -> str:
+        """Either "cfg12" or "cfg3": what the phasor scales apply to (see the class)."""
 
 class C37118PmuData:
     """One PMU's block of a data frame, decoded: values in engineering units, NaN where the PMU sent
     absent data (0x8000 in an integer field, NaN in a float one), never a number in their place.
 
     freq is absolute (Hz) in every FORMAT (an integer FREQ is fnom + mHz/1000); rocof is Hz/s
-    (an integer DFREQ is divided by 100). phasors are complex volts/amperes after the PHUNIT or
-    PHSCALE scaling (polar angles in rad); a phasor with an absent component is complex(nan, nan).
+    (an integer DFREQ is divided by 100). phasors are complex volts/amperes after the PHUNIT
+    scaling (integer phasors) or the PHSCALE scaling (CFG-3: integer and float phasors), polar
+    angles in rad; a phasor with an absent component is complex(nan, nan).
     analogs are as transmitted (float); digitals are the raw 16-bit words.
 
     Built by hand for `encode_c37118_data` (idcode is then informational: the configuration's PMU
@@ -682,7 +706,8 @@ def encode_c37118_config(
     """A configuration frame: type "cfg1", "cfg2" or "cfg3" (version 2 only). A CFG-3 larger than
     max_frame_size is split into fragments (CONT_IDX 1, 2, ..., 0xFFFF), returned concatenated; one
     that fits is a single frame with CONT_IDX 0. CFG-1/2 scales must be whole multiples of
-    10^-5 (PHUNIT) and analog scales 24-bit integers, else InputError."""
+    10^-5 (PHUNIT) and analog scales 24-bit integers, and float phasors unscaled, else InputError.
+    Float phasors of a config with phasor_scaling "cfg12" go into CFG-3 with Y = 1 and θ = 0."""
 
 def encode_c37118_data(
     config: C37118Config,
@@ -730,3 +755,35 @@ def encode_c37118_header(
     """A header frame carrying `text` (UTF-8)."""
 
 # ---- IEEE C37.118.2 synchrophasor codec: end ----
+
+# a PMU stream's phasors as grid channels (gridtap.pmu_mapping.ChannelMapper)
+
+class PhasorChannels:
+    """Grid channels from one frame's phasors (IEEE 1459 load convention, S = V·conj(I), + import,
+    + inductive Q), for a fixed choice of phasors (see gridtap.pmu_mapping).
+
+    voltages / currents: the phasor index of phase L1, L2, L3 (None: not sent); positive: (V1, I1)
+    indices when the totals come from positive sequence (3·V1·conj(I1)); totals: whether there is
+    total power at all; invert flips P and Q. Per phase Voltage_Lx = |V|, Current_Lx = |I|, and
+    with both ActivePower_Lx, ReactivePower_Lx, ApparentPower_Lx = |V|·|I|, PowerFactor_Lx = P/S
+    (1 for an idle phase, None if undefined); Voltage_L12 ... = |Va − Vb|; totals summed over the
+    phases (or from positive sequence), PowerFactor, and PhaseImbalance (max − min of the phase
+    powers) with three phases. Frequency and Frequency_RoCoF are FREQ and DFREQ. A value that
+    needs an absent (NaN) phasor is None, and an absent phase makes the totals None."""
+
+    def __init__(
+        self,
+        voltages: tuple[int | None, int | None, int | None],
+        currents: tuple[int | None, int | None, int | None],
+        positive: tuple[int, int] | None = None,
+        *,
+        totals: bool,
+        invert: bool = False,
+    ) -> None: ...
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The channels of `values`, in its order."""
+    def values(self, phasors: Sequence[complex], freq: float, rocof: float) -> dict[str, float | None]:
+        """One frame's channels; InputError if a phasor index is beyond `phasors`."""
+    def block(self, pmu: C37118PmuData) -> dict[str, float | None]:
+        """`values` of a decoded PMU block (its phasors, freq and rocof)."""

@@ -9,8 +9,9 @@ Quality from STAT and the FRACSEC clock: see `gridtap.pmu_quality` (a data error
 sync error or long unlocked time is flagged, or ERROR with `time_error="error"`). Time: see
 `gridtap.pmu_time` (leap seconds from the FRACSEC flags; lost and repeated frames). A PMU's clock
 may lead the local one: `clock_offset` is the PMU time minus the local arrival time of the latest
-frame, and readings the DAL refuses as lying in the future are counted (`stats.refused`) and
-reported in `stats.last_error` with that offset.
+frame; `max_future` is the DAL's tolerance for it, and readings the DAL refuses as lying further
+in the future are counted and reported (see `gridtap.pmu_publish`). Energy and the RoCoF
+estimate: see `gridtap.pmu_energy`; the energy totals survive restarts (`state()`).
 
 Link failures (refused, closed, no data frame within `timeout` or three frame periods, no
 configuration) mark every channel ERROR once and reconnect after capped exponential backoff;
@@ -27,22 +28,20 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from gridtap._core import (
     C37118Config,
     C37118Decoder,
     C37118Frame,
     C37118PmuConfig,
-    EnergyIntegrator,
-    RocofEstimator,
     encode_c37118_command,
 )
 from gridtap.channels import catalogue_for, channel_spec
 from gridtap.dal import Dal, Quality, Reading
-from gridtap.errors import GridtapError, TimestampError
+from gridtap.dal.clock import check_max_future
+from gridtap.pmu_energy import FrameIntegrals
 from gridtap.pmu_link import LinkDown, PmuLink
 from gridtap.pmu_mapping import ChannelMapper, MappingError, PhasorMapping, check_roles
+from gridtap.pmu_publish import DalWriter
 from gridtap.pmu_quality import ATTENTION, CLOCK_FAILURE, CONFIG_CHANGE, PmuStats, StatQuality
 from gridtap.pmu_time import FrameTimeline
 
@@ -51,27 +50,6 @@ __all__ = ["PmuMeter", "PmuStats"]
 log = logging.getLogger(__name__)
 
 CMD_OFF, CMD_ON, CMD_HEADER, CMD_CFG1, CMD_CFG2, CMD_CFG3 = 1, 2, 3, 4, 5, 6
-
-
-def _pick_pmu(config: C37118Config, pmu: int | str | None, where: str) -> int:
-    pmus = config.pmus
-    if pmu is None:
-        if len(pmus) > 1:
-            log.info(
-                "%s: stream has %d PMUs (%s); mapping the first, %r (choose with pmu=...)",
-                where,
-                len(pmus),
-                ", ".join(f"{p.station.strip()!r} id {p.idcode}" for p in pmus),
-                pmus[0].station.strip(),
-            )
-        return 0
-    for i, p in enumerate(pmus):
-        if (isinstance(pmu, int) and p.idcode == pmu) or (
-            isinstance(pmu, str) and p.station.strip() == pmu.strip()
-        ):
-            return i
-    have = ", ".join(f"{p.station.strip()!r} (id {p.idcode})" for p in pmus)
-    raise MappingError(f"{where}: the stream has no PMU {pmu!r}; it has {have}")
 
 
 class PmuMeter:
@@ -85,10 +63,10 @@ class PmuMeter:
     does); `max_unlocked` (s) is the unlocked time from which it counts. `config_frame` "cfg2"
     or "cfg3" is the configuration asked for. `timeout` bounds connecting, the configuration's
     arrival and the silence between data frames (at least three frame periods). Energy is
-    integrated from P (`max_gap`) and published every `energy_interval` seconds; the RoCoF
+    integrated from P frame by frame (`max_gap`) and published with each frame; the RoCoF
     estimate over `rocof_window` is a diagnostic (`rocof_estimate`). `max_future` (s), if
     given, is passed with every write as the DAL's tolerance for timestamps ahead of its clock
-    (for a PMU whose GPS time leads a badly synchronised local clock).
+    (for a PMU whose GPS time leads a badly synchronised local clock); None keeps the DAL's.
     """
 
     def __init__(
@@ -109,7 +87,6 @@ class PmuMeter:
         max_backoff: float = 30.0,
         rocof_window: float = 0.5,
         max_gap: float = 60.0,
-        energy_interval: float = 1.0,
         max_future: float | None = None,
         name: str | None = None,
     ) -> None:
@@ -125,13 +102,14 @@ class PmuMeter:
         for what, value in (
             ("timeout", timeout),
             ("max_backoff", max_backoff),
-            ("energy_interval", energy_interval),
             ("max_unlocked", max_unlocked),
         ):
             if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"{what} must be positive seconds, got {value!r}")
         if phasors is not None:
             check_roles(phasors)
+        if max_future is not None:
+            max_future = check_max_future("max_future", max_future)
         self.host = host
         self.port = port
         self.idcode = idcode
@@ -146,16 +124,12 @@ class PmuMeter:
         self.config_frame = config_frame
         self.timeout = float(timeout)
         self.max_backoff = float(max_backoff)
-        self.energy_interval = float(energy_interval)
-        self.max_future = max_future
         self.stats = PmuStats()
         self.config: C37118Config | None = None
         self.pmu_config: C37118PmuConfig | None = None
         self.mapping: PhasorMapping | None = None
         self.header: str | None = None
         self._quality = StatQuality(self.name, time_error, self.max_unlocked)
-        self.rocof_estimate: float | None = None
-        self.rocof_estimate_time: float | None = None
         self._decoder = C37118Decoder()
         self._mapper: ChannelMapper | None = None
         self._pmu_index = 0
@@ -172,23 +146,14 @@ class PmuMeter:
         # time
         self._timeline = FrameTimeline(self.name)
         self._last_data = 0.0  # time.monotonic() of the latest data frame
-        self._refusing = False
         self._config_requested = -math.inf
         # publishing
         self._dal: Dal | None = None
+        self._writer = DalWriter(self.name, namespace, self.stats, max_future)
         self._interval: float | None = None
         self._last_published = -math.inf
         # energy and RoCoF, integrated in batches on a time line that skips no leap second
-        self._energy = EnergyIntegrator(max_gap=max_gap)
-        self._rocof = RocofEstimator(window=rocof_window)
-        self._pending_t: list[float] = []
-        self._pending_p: list[float] = []
-        self._pending_q: list[float] = []
-        self._pending_ft: list[float] = []
-        self._pending_f: list[float] = []
-        self._next_energy = -math.inf
-        self._energy_values: dict[str, float | None] = {}
-        self._energy_fresh = False
+        self._integrals = FrameIntegrals(max_gap, rocof_window)
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -226,6 +191,26 @@ class PmuMeter:
         return self.stats.clock_offset
 
     @property
+    def max_future(self) -> float | None:
+        """The DAL's tolerance (s) for this PMU's timestamps ahead of its clock (None: the DAL's)."""
+        return self._writer.max_future
+
+    @property
+    def refusing(self) -> bool:
+        """Whether the DAL refuses this PMU's readings now (see `stats.last_error` for why)."""
+        return self._writer.refusing
+
+    @property
+    def rocof_estimate(self) -> float | None:
+        """gridtap's RoCoF estimate (Hz/s) from FREQ over `rocof_window`, a diagnostic."""
+        return self._integrals.rocof_estimate
+
+    @property
+    def rocof_estimate_time(self) -> float | None:
+        """The PMU time the estimate stands for (the middle of its window)."""
+        return self._integrals.rocof_estimate_time
+
+    @property
     def link_up(self) -> bool:
         return self._started and self._link is not None and self._link.is_open and not self._down.is_set()
 
@@ -245,9 +230,36 @@ class PmuMeter:
             "time_flag": self.time_flag,
             "rocof_estimate": self.rocof_estimate,
             "rocof_estimate_time": self.rocof_estimate_time,
-            "refusing": self._refusing,
+            "refusing": self.refusing,
             "decoder": self.decoder_stats,
         }
+
+    # --- state across restarts ------------------------------------------------------------------
+
+    def _identity(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "idcode": self.idcode, "pmu": self.pmu, "invert": self.invert}
+
+    def state(self) -> dict[str, Any]:
+        """What must survive a restart: the integrated energy totals ("energy"), with the stream
+        they belong to (namespace, idcode, pmu, invert). JSON-serialisable."""
+        return {**self._identity(), "energy": self._integrals.state()}
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Continue the energy totals of `state()` from an earlier process, before the first data
+        frame. ValueError, changing nothing, for the state of another stream (namespace, idcode,
+        pmu, invert), totals that do not fit, or after the first data frame."""
+        ident = self._identity()
+        keys = {*ident, "energy"}
+        if not isinstance(state, Mapping) or set(state) != keys:
+            raise ValueError(
+                f"{self.name}: expected a PMU state with keys {sorted(keys)}, got {state!r:.200}"
+            )
+        for key, mine in ident.items():
+            if state[key] != mine or type(state[key]) is not type(mine):
+                raise ValueError(f"{self.name}: the state is of {key} {state[key]!r}, this PMU's is {mine!r}")
+        if not isinstance(state["energy"], Mapping):
+            raise ValueError(f"{self.name}: state energy is {state['energy']!r:.100}, expected a dict")
+        self._integrals.restore_state(state["energy"], self.name)
 
     # --- link -----------------------------------------------------------------------------------
 
@@ -357,22 +369,14 @@ class PmuMeter:
             self.stats.config_changes += 1
             log.info("%s: new configuration received (CFGCNT change)", self.name)
         try:
-            index = _pick_pmu(config, self.pmu, self.name)
-            pc = config.pmus[index]
-            mapping = PhasorMapping.build(
-                pc.station.strip(),
-                pc.phasor_names,
-                pc.phasor_units,
-                pc.phasor_components,
-                self.explicit_phasors,
-            )
+            index, mapping = PhasorMapping.for_config(config, self.pmu, self.explicit_phasors, self.name)
         except MappingError as e:
             self._mapping_error = str(e)
             self.stats.last_error = str(e)
             log.error("%s: %s", self.name, e)
         else:
             self._mapping_error = None
-            self.config, self.pmu_config, self._pmu_index = config, pc, index
+            self.config, self.pmu_config, self._pmu_index = config, config.pmus[index], index
             self._set_mapping(mapping)
             self._timeline.period = 1.0 / config.frame_rate
         if self._config_waiter is not None and not self._config_waiter.done():
@@ -385,14 +389,7 @@ class PmuMeter:
         key = (mapping.station, mapping.left_out)
         if mapping.left_out and key not in self._announced:
             self._announced.add(key)
-            what = {
-                "positive-sequence": "sends positive sequence only: totals from 3·V1·conj(I1)",
-                "per-phase": "maps per-phase phasors",
-                "none": "sends no voltage and current pair: no power",
-            }[mapping.mode]
-            log.warning(
-                "%s: PMU %r %s; left out: %s", self.name, mapping.station, what, ", ".join(mapping.left_out)
-            )
+            log.warning("%s: %s", self.name, mapping.left_out_note())
 
     def _on_data(self, f: C37118Frame, arrival: float) -> None:
         if f.idcode != self.idcode:
@@ -411,7 +408,7 @@ class PmuMeter:
             return
         publish = not timeline.repeating
         pmu = f.pmus[self._pmu_index]
-        values = mapper.values(pmu.phasors, pmu.freq, pmu.rocof)
+        values = mapper.block(pmu)
         bad = False
         stat = pmu.stat
         if stat & ATTENTION or f.time_quality == CLOCK_FAILURE:
@@ -420,22 +417,19 @@ class PmuMeter:
             bad = self._quality.check(stat, f.time_quality, stats)
         if bad:
             values = dict.fromkeys(values)
+            failed = True
         else:
-            p = values.get("ActivePower")
-            if p is not None:
-                q = values["ReactivePower"]
-                self._pending_t.append(kernel)
-                self._pending_p.append(p)
-                self._pending_q.append(0.0 if q is None else q)
+            failed = None in values.values()
+            integrals = self._integrals
             freq = values["Frequency"]
             if freq is not None:
-                self._pending_ft.append(kernel)
-                self._pending_f.append(freq)
-            if kernel >= self._next_energy and (self._pending_t or self._pending_f):
-                self._flush_kernels(kernel)
+                integrals.add_frequency(kernel, freq, timeline.shift)
+            p = values.get("ActivePower")
+            if p is not None:
+                # the counters integrated through this frame, with its time
+                values.update(integrals.add_power(kernel, p, values["ReactivePower"]))
         stats.polls += 1
         stats.latency.observe(max(0.0, arrival - t))
-        failed = bad or None in values.values()
         if failed:
             stats.failed_polls += 1
         else:
@@ -446,15 +440,6 @@ class PmuMeter:
         due = dal is not None and (
             self._interval is None or t - self._last_published >= self._interval - 0.5 * self._timeline.period
         )
-        if (
-            self._energy_fresh
-            and (due or self._readers)
-            and not bad
-            and values.get("ActivePower") is not None
-        ):
-            # the counters integrated through this frame carry its time
-            self._energy_fresh = False
-            values.update(self._energy_values)
         if self._readers:
             for fut in self._readers:
                 if not fut.done():
@@ -462,7 +447,8 @@ class PmuMeter:
             self._readers.clear()
         if due:
             assert dal is not None
-            self._publish(dal, values, t)
+            if self._writer.write(dal, values, t):
+                self._last_published = t
 
     def _request_config(self) -> None:
         """STAT says the configuration changes within a minute: ask for it (at most every 10 s);
@@ -471,69 +457,6 @@ class PmuMeter:
         if now - self._config_requested >= 10.0 and self._link is not None and self._link.is_open:
             self._config_requested = now
             self._command(CMD_CFG3 if self.config_frame == "cfg3" else CMD_CFG2)
-
-    def _flush_kernels(self, kernel: float) -> None:
-        """Integrate energy and update the RoCoF estimate with the frames since the last flush."""
-        self._next_energy = kernel + self.energy_interval
-        if self._pending_t:
-            t = np.array(self._pending_t)
-            p = np.array(self._pending_p)
-            q = np.array(self._pending_q)
-            self._pending_t.clear()
-            self._pending_p.clear()
-            self._pending_q.clear()
-            e = self._energy
-            e.update(t, p, q)
-            imp, exp = e.import_kwh, e.export_kwh
-            self._energy_values = {
-                "EnergyImport": imp,
-                "EnergyExport": exp,
-                "EnergyNet": imp - exp,
-                "ReactiveEnergyImport": e.reactive_import_kvarh,
-                "ReactiveEnergyExport": e.reactive_export_kvarh,
-            }
-            self._energy_fresh = True
-        if not self._pending_ft:
-            return
-        ft = np.array(self._pending_ft)
-        r = self._rocof.update(ft, np.array(self._pending_f))
-        self._pending_ft.clear()
-        self._pending_f.clear()
-        last = float(r[-1])
-        self.rocof_estimate = last if math.isfinite(last) else None
-        self.rocof_estimate_time = float(ft[-1]) - self._timeline.shift - self._rocof.group_delay
-
-    def _publish(self, dal: Dal, values: dict[str, float | None], t: float) -> None:
-        try:
-            if self.max_future is None:
-                dal.write_many(self.namespace, values, t)
-            else:
-                dal.write_many(self.namespace, values, t, max_future=self.max_future)  # type: ignore[call-arg]
-        except TimestampError as e:
-            self.stats.refused += 1
-            # a DAL with a future tolerance says how far ahead and what it allows
-            lead = getattr(e, "ahead", None)
-            lead = t - time.time() if lead is None else lead
-            tolerance = getattr(e, "max_future", None)
-            allowed = f" (the DAL allows {tolerance:g} s)" if tolerance is not None else ""
-            why = (
-                f"the PMU clock leads the local clock by {lead:.3f} s{allowed}"
-                if lead > 0
-                else f"PMU time {t:.6f} is not accepted"
-            )
-            self.stats.last_error = f"readings refused by the DAL: {why} ({e})"
-            if not self._refusing:
-                self._refusing = True
-                log.warning("%s: %s", self.name, self.stats.last_error)
-            return
-        except GridtapError as e:
-            self.stats.last_error = f"readings refused by the DAL: {e}"
-            log.error("%s: %s", self.name, self.stats.last_error)
-            return
-        self._last_published = t
-        if self._refusing:
-            self._refusing = False
-            log.info("%s: the DAL accepts this PMU's readings again", self.name)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -654,13 +577,9 @@ class PmuMeter:
             self._teardown()
 
     def _publish_error(self, dal: Dal, readings: Mapping[str, Reading]) -> None:
-        if not readings:
-            return
-        t = next(iter(readings.values())).timestamp
-        try:
-            dal.write_many(self.namespace, dict.fromkeys(readings), t)
-        except GridtapError as e:
-            log.error("%s: could not mark the channels ERROR: %s", self.name, e)
+        if readings:
+            t = next(iter(readings.values())).timestamp
+            self._writer.write_error(dal, list(readings), t)
 
     async def _watch(self) -> None:
         """Return... never: raise LinkDown when the link fails or falls silent."""

@@ -36,14 +36,17 @@ produce is listed in `PhasorMapping.left_out`.
 
 from __future__ import annotations
 
-import math
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from gridtap._core import C37118Config, PhasorChannels
 from gridtap.errors import GridtapError
 
 __all__ = ["ROLES", "ChannelMapper", "MappingError", "PhasorMapping", "check_roles", "classify_phasor_name"]
+
+log = logging.getLogger(__name__)
 
 PHASES = ("L1", "L2", "L3")
 _LINE_PAIRS = (("L12", 0, 1), ("L23", 1, 2), ("L31", 2, 0))
@@ -181,6 +184,28 @@ class PhasorMapping:
             left_out=tuple(c for c in ALL_CHANNELS if c not in channels),
         )
 
+    @classmethod
+    def for_config(
+        cls, config: C37118Config, pmu: int | str | None, explicit: Mapping[str, str | int] | None, where: str
+    ) -> tuple[int, PhasorMapping]:
+        """The PMU block of a (multi-PMU) configuration chosen by `pmu` (its IDCODE or station
+        name; None: the first, logged when there are more) and its mapping."""
+        index = _pick_pmu(config, pmu, where)
+        pc = config.pmus[index]
+        names, units, components = pc.phasor_names, pc.phasor_units, pc.phasor_components
+        return index, cls.build(pc.station.strip(), names, units, components, explicit)
+
+    def left_out_note(self) -> str:
+        """What this PMU's phasors do not give, for the log: "" when they give everything."""
+        if not self.left_out:
+            return ""
+        what = {
+            "positive-sequence": "sends positive sequence only: totals from 3·V1·conj(I1)",
+            "per-phase": "maps per-phase phasors",
+            "none": "sends no voltage and current pair: no power",
+        }[self.mode]
+        return f"PMU {self.station!r} {what}; left out: {', '.join(self.left_out)}"
+
     def describe(self) -> str:
         """One line per mapped role, e.g. "Voltage_L1 <- VA"."""
 
@@ -193,6 +218,27 @@ class PhasorMapping:
             parts.append(f"positive sequence V <- {name(self.positive_voltage)}")
             parts.append(f"positive sequence I <- {name(self.positive_current)}")
         return "\n".join(parts)
+
+
+def _pick_pmu(config: C37118Config, pmu: int | str | None, where: str) -> int:
+    pmus = config.pmus
+    if pmu is None:
+        if len(pmus) > 1:
+            log.info(
+                "%s: stream has %d PMUs (%s); mapping the first, %r (choose with pmu=...)",
+                where,
+                len(pmus),
+                ", ".join(f"{p.station.strip()!r} id {p.idcode}" for p in pmus),
+                pmus[0].station.strip(),
+            )
+        return 0
+    for i, p in enumerate(pmus):
+        if (isinstance(pmu, int) and p.idcode == pmu) or (
+            isinstance(pmu, str) and p.station.strip() == pmu.strip()
+        ):
+            return i
+    have = ", ".join(f"{p.station.strip()!r} (id {p.idcode})" for p in pmus)
+    raise MappingError(f"{where}: the stream has no PMU {pmu!r}; it has {have}")
 
 
 def check_roles(explicit: object, where: str = "phasors") -> None:
@@ -293,103 +339,33 @@ def _channels_for(
 # --- one frame --------------------------------------------------------------------------------
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-def _pf(p: float, s: float) -> float | None:
-    if s > 0.0:
-        return max(-1.0, min(1.0, p / s))
-    # an idle connection: no current, nothing to correct (as the meter pipeline does)
-    return 1.0 if p == 0.0 else None
-
-
 class ChannelMapper:
-    """Grid channels from one frame's phasors, FREQ and DFREQ, by a `PhasorMapping`.
+    """Grid channels from one frame's phasors, FREQ and DFREQ, by a `PhasorMapping`, computed in
+    the Rust core (`PhasorChannels`).
 
     `values()` returns {channel: value or None} for the mapping's instantaneous channels (not
     the energy counters, which the meter integrates); None where a phasor or value the channel
-    needs was absent (NaN) in the frame.
+    needs was absent (NaN) in the frame. `block()` does the same straight from a decoded PMU
+    block of a data frame.
     """
 
-    __slots__ = ("_lines", "_mode", "_phases", "_positive", "_sign", "_totals", "channels", "mapping")
+    __slots__ = ("_core", "block", "channels", "mapping")
 
     def __init__(self, mapping: PhasorMapping, invert: bool = False) -> None:
         self.mapping = mapping
-        self._sign = -1.0 if invert else 1.0
-        self._mode = mapping.mode
-        self._phases = [
-            (p, v, a)
-            for p, v, a in zip(PHASES, mapping.voltages, mapping.currents, strict=True)
-            if v is not None or a is not None
-        ]
-        self._lines = [
-            (name, mapping.voltages[a], mapping.voltages[b])
-            for name, a, b in _LINE_PAIRS
-            if mapping.voltages[a] is not None and mapping.voltages[b] is not None
-        ]
-        self._totals = "ActivePower" in mapping.channels
-        self._positive = (mapping.positive_voltage, mapping.positive_current)
+        positive = None
+        if mapping.mode == "positive-sequence":
+            assert mapping.positive_voltage is not None and mapping.positive_current is not None
+            positive = (mapping.positive_voltage, mapping.positive_current)
+        self._core = PhasorChannels(
+            mapping.voltages,
+            mapping.currents,
+            positive,
+            totals="ActivePower" in mapping.channels,
+            invert=invert,
+        )
         self.channels = tuple(c for c in mapping.channels if c not in (*_ENERGY, *_REACTIVE_ENERGY))
+        self.block = self._core.block
 
     def values(self, phasors: Sequence[complex], freq: float, rocof: float) -> dict[str, float | None]:
-        out: dict[str, float | None] = {
-            "Frequency": _finite(freq),
-            "Frequency_RoCoF": _finite(rocof),
-        }
-        sign = self._sign
-        powers: list[float | None] = []
-        p_sum = q_sum = s_sum = 0.0
-        valid = True
-        for ph, vi, ai in self._phases:
-            v = phasors[vi] if vi is not None else None
-            a = phasors[ai] if ai is not None else None
-            vm = _finite(abs(v)) if v is not None else None
-            am = _finite(abs(a)) if a is not None else None
-            if vi is not None:
-                out[f"Voltage_{ph}"] = vm
-            if ai is not None:
-                out[f"Current_{ph}"] = am
-            if v is None or a is None:
-                continue
-            if vm is None or am is None:
-                out[f"ActivePower_{ph}"] = out[f"ReactivePower_{ph}"] = None
-                out[f"ApparentPower_{ph}"] = out[f"PowerFactor_{ph}"] = None
-                powers.append(None)
-                valid = False
-                continue
-            s = v * a.conjugate()
-            p, q, sm = sign * s.real, sign * s.imag, vm * am
-            out[f"ActivePower_{ph}"] = p
-            out[f"ReactivePower_{ph}"] = q
-            out[f"ApparentPower_{ph}"] = sm
-            out[f"PowerFactor_{ph}"] = _pf(p, sm)
-            powers.append(p)
-            p_sum += p
-            q_sum += q
-            s_sum += sm
-        for name, ai, bi in self._lines:
-            assert ai is not None and bi is not None
-            out[f"Voltage_{name}"] = _finite(abs(phasors[ai] - phasors[bi]))
-        if not self._totals:
-            return out
-        if self._mode == "positive-sequence":
-            vi, ai = self._positive
-            assert vi is not None and ai is not None
-            v, a = phasors[vi], phasors[ai]
-            s = 3.0 * v * a.conjugate()
-            valid = math.isfinite(s.real) and math.isfinite(s.imag)
-            p_sum, q_sum, s_sum = sign * s.real, sign * s.imag, 3.0 * abs(v) * abs(a)
-        if valid:
-            out["ActivePower"] = p_sum
-            out["ReactivePower"] = q_sum
-            out["ApparentPower"] = s_sum
-            out["PowerFactor"] = _pf(p_sum, s_sum)
-            if len(powers) == 3:
-                ps = [p for p in powers if p is not None]
-                out["PhaseImbalance"] = max(ps) - min(ps)
-        else:
-            out["ActivePower"] = out["ReactivePower"] = out["ApparentPower"] = out["PowerFactor"] = None
-            if len(powers) == 3:
-                out["PhaseImbalance"] = None
-        return out
+        return self._core.values(list(phasors), freq, rocof)

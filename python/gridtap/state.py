@@ -1,16 +1,17 @@
 """State across restarts: the state file of a site.
 
 What must outlive the process is each meter's `state()`: its counter trackers (published value and
-last raw value of every meter counter, wrap and reset counts) and its integrated energy totals, and
-the integrated energy of each virtual grid meter.
+last raw value of every meter counter, wrap and reset counts) and its integrated energy totals, the
+integrated energy of each PMU stream, and the integrated energy of each virtual grid meter.
 The file is JSON:
 
     {"format": "gridtap-state", "version": 1, "saved_at": 1767225600.0,
      "meters": {"<key>": <the meter's state()>, ...}}
 
 Each meter is filed under a key made of everything that says which physical meter it is (namespace,
-transport address, unit id, profile, invert), and the meter checks the state's identity and channel
-layout again when it restores it: after a change to the site file, one meter's counters are never
+transport address, unit id, profile, invert; for a PMU: namespace, transport address, stream
+IDCODE, PMU block, invert), and the meter checks the state's identity and channel layout again
+when it restores it: after a change to the site file, one meter's counters are never
 applied to another. Saved states whose meter is no longer in the site are kept in the file, so
 commenting a meter out for a while does not lose its counters.
 
@@ -43,6 +44,7 @@ __all__ = [
     "StateFile",
     "StateFileError",
     "meter_key",
+    "pmu_key",
     "virtual_meter_key",
 ]
 
@@ -57,7 +59,7 @@ class StateFileError(GridtapError, OSError):
 
 
 class HasState(Protocol):
-    """A data source whose state survives restarts (ModbusMeter)."""
+    """A data source whose state survives restarts (ModbusMeter, PmuMeter, VirtualGridMeter)."""
 
     def state(self) -> Mapping[str, Any] | None: ...
 
@@ -68,6 +70,14 @@ def meter_key(namespace: str, address: str, unit_id: int, profile: str, invert: 
     """The key of one physical meter in the state file, e.g.
     `grid tcp://192.168.1.50:502 unit 1 sdm630` (` inverted` appended for a reversed CT)."""
     return f"{namespace} {address} unit {unit_id} {profile}" + (" inverted" if invert else "")
+
+
+def pmu_key(namespace: str, address: str, idcode: int, pmu: int | str | None, invert: bool) -> str:
+    """The key of one PMU stream in the state file, e.g. `grid_pmu pmu tcp://10.0.0.7:4712 idcode 12`
+    (` block <IDCODE or 'station'>` appended for a chosen PMU of a multi-PMU stream, ` inverted`
+    for a reversed CT)."""
+    block = "" if pmu is None else f" block {pmu!r}"
+    return f"{namespace} pmu {address} idcode {idcode}{block}" + (" inverted" if invert else "")
 
 
 def virtual_meter_key(namespace: str, load: str, pv: str | None, battery: str | None) -> str:

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod counter;
 pub mod energy;
 pub mod fallback;
+pub mod phasor_power;
 pub mod pipeline;
 pub mod profile;
 pub mod rocof;

@@ -27,6 +27,7 @@ __all__ = [
     "meter_state_key",
     "meters",
     "pmu",
+    "pmu_state_key",
     "publisher",
     "simulator",
     "virtual_meter",
@@ -88,6 +89,13 @@ def meters(entries: Sequence[Mapping[str, Any]]) -> tuple[list[ModbusBus], list[
             built[i] = meter
         buses.append(bus)
     return buses, built
+
+
+def pmu_state_key(m: Mapping[str, Any], built: PmuMeter) -> str:
+    from gridtap.state import pmu_key
+
+    address = f"{built.transport}://{built.host}:{built.port}"
+    return pmu_key(built.namespace, address, built.idcode, built.pmu, built.invert)
 
 
 def meter_address(m: Mapping[str, Any]) -> str:

@@ -93,7 +93,7 @@ _METER_COMMON: dict[str, Spec] = {
 _PMU_OPTIONS: dict[str, Spec] = {
     "invert": flag, "time_error": choice("flag", "error"), "max_unlocked": SECONDS,
     "config_frame": choice("cfg2", "cfg3"), "timeout": SECONDS, "max_backoff": SECONDS,
-    "rocof_window": SECONDS, "max_gap": MAX_GAP, "energy_interval": SECONDS, "max_future": SECONDS,
+    "rocof_window": SECONDS, "max_gap": MAX_GAP, "max_future": SECONDS,
     "interval": SECONDS,
 }  # fmt: skip
 _SERIAL: dict[str, Spec] = {

@@ -1,8 +1,9 @@
 """Running a site: simulators, meters, virtual meters, controllers and telemetry, together until
 Ctrl-C or SIGTERM, then shut down cleanly.
 
-With a state file, the meters' state (counter offsets, integrated energy) is restored before the
-first poll, saved every `state_interval` seconds and once more at shutdown (see gridtap.state).
+With a state file, the meters' state (counter offsets, integrated energy, a PMU's integrated
+energy) is restored before the first poll, saved every `state_interval` seconds and once more at
+shutdown (see gridtap.state).
 A task that ends with an error stops the site with exit code 1, instead of leaving it running
 without that part.
 """
@@ -143,6 +144,8 @@ class _SiteRun:
         from gridtap.state import HasState, SiteState, virtual_meter_key
 
         sources: dict[str, HasState] = {build.meter_state_key(m, meter): meter for m, meter in self.meters}
+        for m, pmu in self.pmus:
+            sources[build.pmu_state_key(m, pmu)] = pmu
         for _, vm in self.virtual_meters:
             sources[virtual_meter_key(vm.namespace, vm.load, vm.pv, vm.battery)] = vm
         state = SiteState(self.site.state_file, sources)

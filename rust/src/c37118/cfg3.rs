@@ -132,7 +132,7 @@ pub fn parse(body: &[u8], idcode: u16) -> Result<Config> {
     }
     let data_rate = c.i16()?;
     c.finish()?;
-    Config::new(idcode, time_base, data_rate, pmus)
+    Ok(Config::new(idcode, time_base, data_rate, pmus)?.with_phscale(true))
 }
 
 pub fn write(out: &mut Vec<u8>, cfg: &Config) -> Result<()> {
@@ -156,6 +156,9 @@ pub fn write(out: &mut Vec<u8>, cfg: &Config) -> Result<()> {
         for d in &p.digital_names {
             write_name(out, d, &format!("{who}: digital name"))?;
         }
+        // float phasors of a CFG-1/2-scaled configuration are sent in volts/amperes as they are:
+        // "scaled already", which CFG-3 says with Y = 1 and θ = 0
+        let as_sent = !cfg.phscale() && p.format.phasors_float();
         for ph in &p.phasors {
             put16(out, ph.flags);
             let current = if ph.unit == PhasorUnit::Current {
@@ -165,8 +168,13 @@ pub fn write(out: &mut Vec<u8>, cfg: &Config) -> Result<()> {
             };
             out.push(current | Component::code(ph.component));
             out.push(0);
-            put_f32(out, ph.scale as f32);
-            put_f32(out, ph.angle_offset as f32);
+            let (y, theta) = if as_sent {
+                (1.0, 0.0)
+            } else {
+                (ph.scale, ph.angle_offset)
+            };
+            put_f32(out, y as f32);
+            put_f32(out, theta as f32);
         }
         for a in &p.analogs {
             put_f32(out, a.scale as f32);
@@ -216,7 +224,10 @@ mod tests {
         for (i, ph) in p.phasors.iter_mut().chain(q.phasors.iter_mut()).enumerate() {
             ph.scale = 0.125 * (i + 1) as f64;
         }
-        Config::new(7734, 1_000_000, 60, vec![p, q]).unwrap()
+        // as parsed from CFG-3: the scales apply to the float phasors of `p` too
+        Config::new(7734, 1_000_000, 60, vec![p, q])
+            .unwrap()
+            .with_phscale(true)
     }
 
     #[test]
@@ -244,7 +255,9 @@ mod tests {
                 ph.name.clear();
                 ph.scale = 1.0;
             }
-            let cfg = Config::new(1, 1_000_000, 30, vec![p]).unwrap();
+            let cfg = Config::new(1, 1_000_000, 30, vec![p])
+                .unwrap()
+                .with_phscale(true);
             let mut body = Vec::new();
             write(&mut body, &cfg).unwrap();
             assert_eq!(parse(&body, 1).unwrap(), cfg);

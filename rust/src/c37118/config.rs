@@ -117,10 +117,11 @@ impl Component {
 pub struct PhasorChannel {
     pub name: String,
     pub unit: PhasorUnit,
-    /// V or A per integer count.
+    /// V or A per integer count; with CFG-3 scaling (`Config::phscale`) the factor Y applied to
+    /// float phasors as well.
     pub scale: f64,
     pub component: Option<Component>,
-    /// Radians added to integer phasors' angles (CFG-3).
+    /// Radians added to integer phasors' angles (CFG-3), and to float ones with CFG-3 scaling.
     pub angle_offset: f64,
     /// CFG-3 data-modification flags.
     pub flags: u16,
@@ -251,7 +252,7 @@ impl PmuConfig {
     }
 }
 
-/// How to turn one phasor's raw integers into volts/amperes, precomputed per configuration.
+/// How to turn one phasor's raw values into volts/amperes, precomputed per configuration.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct PhasorScale {
     pub scale: f64,
@@ -271,6 +272,8 @@ pub(crate) struct PmuLayout {
     pub digital_start: usize,
     pub scales: Vec<PhasorScale>,
     pub rotated: bool,
+    /// Float phasors are multiplied by Y·e^{iθ} (CFG-3 scaling with some Y ≠ 1 or θ ≠ 0).
+    pub float_scaled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -279,6 +282,9 @@ pub struct Config {
     time_base: u32,
     data_rate: i16,
     pmus: Vec<PmuConfig>,
+    /// The phasor scales are CFG-3 PHSCALE factors (Y, θ), which C37.118.2-2011 applies to float
+    /// phasors too; otherwise they are CFG-1/2 PHUNITs, for 16-bit integer phasors only.
+    phscale: bool,
     layouts: Vec<PmuLayout>,
     n_phasors: usize,
     n_analogs: usize,
@@ -318,6 +324,7 @@ impl Config {
                 digital_start: dg,
                 scales,
                 rotated,
+                float_scaled: false,
             });
             off += size;
             ph += p.phasors.len();
@@ -340,6 +347,7 @@ impl Config {
             time_base,
             data_rate,
             pmus,
+            phscale: false,
             layouts,
             n_phasors: ph,
             n_analogs: an,
@@ -374,6 +382,24 @@ impl Config {
             p.check()?;
         }
         Config::new(idcode, time_base, data_rate, pmus)
+    }
+
+    /// This configuration with CFG-3 scaling (`on`: Y and θ apply to float phasors too) or
+    /// CFG-1/2 scaling (integer phasors only).
+    pub fn with_phscale(mut self, on: bool) -> Config {
+        self.phscale = on;
+        for (p, lay) in self.pmus.iter().zip(self.layouts.iter_mut()) {
+            lay.float_scaled = on
+                && p.format.phasors_float()
+                && p.phasors
+                    .iter()
+                    .any(|c| c.scale != 1.0 || c.angle_offset != 0.0);
+        }
+        self
+    }
+
+    pub fn phscale(&self) -> bool {
+        self.phscale
     }
 
     pub fn idcode(&self) -> u16 {

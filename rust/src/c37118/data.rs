@@ -2,13 +2,14 @@
 //! the PMU's FORMAT.
 //!
 //! Decoding turns every field into engineering units: phasors in V/A (integer ones × PHUNIT or the
-//! CFG-3 scale and angle offset; polar angles in 10^-4 rad), FREQ absolute in Hz in every format
+//! CFG-3 scale and angle offset, float ones × the CFG-3 scale and angle offset only, as PHUNIT is
+//! for integers; polar angles in 10^-4 rad), FREQ absolute in Hz in every format
 //! (an integer FREQ is the deviation from FNOM in mHz, a float FREQ is already absolute: reading
 //! it as a deviation is a public parser's defect), DFREQ in Hz/s (an integer one is × 100).
 //! Absent data (0x8000 in a 16-bit field, NaN in a float) becomes NaN, never a number.
 
 use super::common::{be16, be32};
-use super::config::{Config, PmuConfig, PmuLayout};
+use super::config::{Config, PhasorScale, PmuConfig, PmuLayout};
 use crate::{Error, Result};
 
 /// 0x8000: absent data in every 16-bit field.
@@ -69,17 +70,23 @@ pub(crate) fn decode_block(
     let stat = be16(b, 0);
     let mut at = 2;
     if f.phasors_float() {
-        for out in phasors.iter_mut() {
+        for (out, sc) in phasors.iter_mut().zip(&lay.scales) {
             let x = f32_at(b, at);
             let y = f32_at(b, at + 4);
             at += 8;
-            *out = if x.is_nan() || y.is_nan() {
+            let p = if x.is_nan() || y.is_nan() {
                 Phasor::NAN
             } else if f.polar() {
                 let (s, c) = y.sin_cos();
                 Phasor::new(x * c, x * s)
             } else {
                 Phasor::new(x, y)
+            };
+            // CFG-3: Y·X at the angle + θ (both 1 and 0 for floats sent scaled already)
+            *out = if lay.float_scaled {
+                Phasor::new(p.re * sc.c - p.im * sc.s, p.re * sc.s + p.im * sc.c)
+            } else {
+                p
             };
         }
     } else {
@@ -203,6 +210,15 @@ fn put_f32(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(&(v as f32).to_be_bytes());
 }
 
+/// The raw phasor that `sc` (Y·e^{iθ}) turns into `p`.
+fn unrotate(p: &Phasor, sc: &PhasorScale) -> Phasor {
+    let d = sc.c * sc.c + sc.s * sc.s;
+    Phasor::new(
+        (p.re * sc.c + p.im * sc.s) / d,
+        (p.im * sc.c - p.re * sc.s) / d,
+    )
+}
+
 pub(crate) fn encode_block(
     out: &mut Vec<u8>,
     pmu: &PmuConfig,
@@ -227,6 +243,11 @@ pub(crate) fn encode_block(
     for ((p, sc), ch) in s.phasors.iter().zip(&lay.scales).zip(&pmu.phasors) {
         let absent = p.re.is_nan() || p.im.is_nan();
         if f.phasors_float() {
+            let p = if lay.float_scaled && !absent {
+                unrotate(p, sc)
+            } else {
+                *p
+            };
             let (x, y) = if absent {
                 (f64::NAN, f64::NAN)
             } else if f.polar() {
@@ -250,9 +271,7 @@ pub(crate) fn encode_block(
                 int16(ang * 1e4, &who, &what)?,
             )
         } else {
-            let d = sc.c * sc.c + sc.s * sc.s;
-            let re = (p.re * sc.c + p.im * sc.s) / d;
-            let im = (p.im * sc.c - p.re * sc.s) / d;
+            let Phasor { re, im } = unrotate(p, sc);
             if !(re.is_finite() && im.is_finite()) {
                 return Err(Error::Input(format!(
                     "{who}: {what} = ({}, {}) cannot be sent as integers with scale {}",

@@ -34,7 +34,7 @@ pub(crate) fn with_bytes<R>(
     f(&owned)
 }
 
-fn to_complex(obj: &Bound<'_, PyAny>) -> PyResult<Phasor> {
+pub(crate) fn to_complex(obj: &Bound<'_, PyAny>) -> PyResult<Phasor> {
     if let Ok(c) = obj.cast::<PyComplex>() {
         return Ok(Phasor::new(c.real(), c.imag()));
     }

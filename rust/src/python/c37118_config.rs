@@ -377,19 +377,29 @@ pub struct PyConfig {
 #[pymethods]
 impl PyConfig {
     #[new]
-    #[pyo3(signature = (idcode, pmus, *, time_base = 1_000_000, data_rate = 50))]
+    #[pyo3(signature = (idcode, pmus, *, time_base = 1_000_000, data_rate = 50, phasor_scaling = "cfg12"))]
     fn new(
         idcode: i64,
         pmus: Vec<PyRef<'_, PyPmuConfig>>,
         time_base: i64,
         data_rate: i64,
+        phasor_scaling: &str,
     ) -> PyResult<Self> {
         let pmus: Vec<PmuConfig> = pmus.iter().map(|p| p.inner.clone()).collect();
         let inner = guard(|| {
             let idcode = int_in(idcode, 1, 65534, "stream idcode")? as u16;
             let time_base = int_in(time_base, 1, 0x00FF_FFFF, "time_base")? as u32;
             let data_rate = int_in(data_rate, -32767, 32767, "data_rate")? as i16;
-            Config::checked(idcode, time_base, data_rate, pmus)
+            let phscale = match phasor_scaling {
+                "cfg12" => false,
+                "cfg3" => true,
+                other => {
+                    return Err(Error::Input(format!(
+                        "phasor_scaling must be \"cfg12\" (PHUNIT: integer phasors only) or \"cfg3\" (PHSCALE: float phasors too), got {other:?}"
+                    )))
+                }
+            };
+            Ok(Config::checked(idcode, time_base, data_rate, pmus)?.with_phscale(phscale))
         })?;
         Ok(PyConfig {
             inner: Arc::new(inner),
@@ -424,6 +434,14 @@ impl PyConfig {
     fn data_frame_size(&self) -> usize {
         self.inner.data_frame_size()
     }
+    #[getter]
+    fn phasor_scaling(&self) -> &'static str {
+        if self.inner.phscale() {
+            "cfg3"
+        } else {
+            "cfg12"
+        }
+    }
 
     fn __eq__(&self, other: &Self) -> bool {
         self.inner == other.inner
@@ -437,11 +455,12 @@ impl PyConfig {
             .map(|p| format!("{:?}", p.station))
             .collect();
         format!(
-            "C37118Config(idcode={}, pmus=[{}], time_base={}, data_rate={})",
+            "C37118Config(idcode={}, pmus=[{}], time_base={}, data_rate={}, phasor_scaling='{}')",
             self.inner.idcode(),
             stations.join(", "),
             self.inner.time_base(),
-            self.inner.data_rate()
+            self.inner.data_rate(),
+            self.phasor_scaling()
         )
     }
 }

@@ -14,6 +14,7 @@ mod c37118_config;
 mod c37118_encode;
 mod dal;
 mod decode;
+mod phasor_power;
 mod pipeline;
 mod pipeline_state;
 mod signal;
@@ -168,5 +169,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     signal::register(m)?;
     pipeline::register(m)?;
     c37118::register(m)?;
+    phasor_power::register(m)?;
     Ok(())
 }

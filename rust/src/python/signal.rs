@@ -48,6 +48,15 @@ impl PyRocofEstimator {
         })
     }
 
+    /// `update` with one sample, without arrays (a stream's per-frame path): its estimate.
+    fn push(&mut self, timestamp: f64, frequency: f64) -> PyResult<f64> {
+        let inner = &mut self.inner;
+        let mut out = [f64::NAN];
+        // one sample: not worth releasing the GIL for
+        guard(|| inner.update_into(&[timestamp], &[frequency], &mut out))?;
+        Ok(out[0])
+    }
+
     #[getter]
     fn window(&self) -> f64 {
         self.inner.config().window
@@ -241,6 +250,33 @@ impl PyEnergyIntegrator {
                 }),
             })
         })
+    }
+
+    /// `update` with one sample of total power, without arrays (a stream's per-frame path):
+    /// (import_kwh, export_kwh, reactive_import_kvarh, reactive_export_kvarh) after it.
+    #[pyo3(signature = (timestamp, power_w, reactive_var = None))]
+    fn push(
+        &mut self,
+        timestamp: f64,
+        power_w: f64,
+        reactive_var: Option<f64>,
+    ) -> PyResult<(f64, f64, f64, f64)> {
+        let (active, reactive) = (&mut self.active, &mut self.reactive);
+        guard(|| {
+            let ts = [timestamp];
+            let next_active = active.integrated(&ts, &[power_w], 1, "power_w")?;
+            if let Some(q) = reactive_var {
+                *reactive = reactive.integrated(&ts, &[q], 1, "reactive_var")?;
+            }
+            *active = next_active;
+            Ok(())
+        })?;
+        Ok((
+            self.active.import_kwh(),
+            self.active.export_kwh(),
+            self.reactive.import_kwh(),
+            self.reactive.export_kwh(),
+        ))
     }
 
     #[getter]
