@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The Debian packages the tests use, installed when missing (called by `make test`).
 #   mosquitto  the MQTT tests start their own broker on loopback (and mosquitto_passwd for auth)
-#   socat      the RTU test joins two pseudo-terminals into a serial line
 #   openssl    the TLS tests make a throwaway CA and certificates
 # As root it runs apt-get itself; otherwise through sudo (no password prompt without a terminal).
 # Where it cannot install, it prints one line saying which command to run and exits 1.
@@ -18,7 +17,6 @@ have() {
 missing() {
   local need=()
   { have mosquitto && have mosquitto_passwd; } || need+=(mosquitto)
-  have socat || need+=(socat)
   have openssl || need+=(openssl)
   echo "${need[@]}"
 }

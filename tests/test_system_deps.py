@@ -1,7 +1,7 @@
 """scripts/system-deps.sh (run by `make test`): what it does on a machine that lacks the packages.
 
 Each test runs the real script with PATH set to a private directory holding only the tools it
-needs, so the machine's own mosquitto, socat and openssl are hidden. apt-get, sudo and id there are
+needs, so the machine's own mosquitto and openssl are hidden. apt-get, sudo and id there are
 fakes that record their arguments; the fake apt-get "installs" a package by dropping stub commands
 into that directory, the way the real one puts them on PATH.
 """
@@ -19,7 +19,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "system-deps.sh"
 # what the script itself runs, besides the fakes
 REAL_TOOLS = ("bash", "env", "mktemp", "tail", "rm")
 CHMOD = shutil.which("chmod") or "/bin/chmod"  # for the fake apt-get, by absolute path
-COMMANDS = {"mosquitto": ("mosquitto", "mosquitto_passwd"), "socat": ("socat",), "openssl": ("openssl",)}
+COMMANDS = {"mosquitto": ("mosquitto", "mosquitto_passwd"), "openssl": ("openssl",)}
 
 
 def _write(path: Path, text: str) -> None:
@@ -89,7 +89,7 @@ done
 
 
 def test_nothing_happens_when_everything_is_there(tmp_path: Path):
-    m = FakeMachine(tmp_path, uid=1000, installed={"mosquitto", "socat", "openssl"})
+    m = FakeMachine(tmp_path, uid=1000, installed={"mosquitto", "openssl"})
     r = m.run()
     assert r.returncode == 0, r.stderr
     assert m.recorded() == []
@@ -103,13 +103,13 @@ def test_root_installs_the_missing_packages_with_apt_get(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     assert m.recorded() == [
         "apt-get update -q DEBIAN_FRONTEND=noninteractive",
-        "apt-get install -y -q --no-install-recommends mosquitto socat DEBIAN_FRONTEND=noninteractive",
+        "apt-get install -y -q --no-install-recommends mosquitto DEBIAN_FRONTEND=noninteractive",
     ]
-    assert m.has("mosquitto") and m.has("mosquitto_passwd") and m.has("socat")
+    assert m.has("mosquitto") and m.has("mosquitto_passwd")
 
 
 def test_mosquitto_without_mosquitto_passwd_counts_as_missing(tmp_path: Path):
-    m = FakeMachine(tmp_path, uid=0, installed={"socat", "openssl"})
+    m = FakeMachine(tmp_path, uid=0, installed={"openssl"})
     _write(m.bin / "mosquitto", "#!/bin/sh\n")
     r = m.run()
     assert r.returncode == 0, r.stderr
@@ -117,7 +117,7 @@ def test_mosquitto_without_mosquitto_passwd_counts_as_missing(tmp_path: Path):
 
 
 def test_a_user_goes_through_sudo_without_a_password_prompt(tmp_path: Path):
-    m = FakeMachine(tmp_path, uid=1000, installed={"socat"})
+    m = FakeMachine(tmp_path, uid=1000, installed=set())
     r = m.run()
     assert r.returncode == 0, r.stderr
     calls = m.recorded()
@@ -138,7 +138,7 @@ def test_a_user_goes_through_sudo_without_a_password_prompt(tmp_path: Path):
     ],
 )
 def test_where_it_cannot_install_it_says_which_command_to_run(tmp_path: Path, uid, sudo, apt, reason):
-    m = FakeMachine(tmp_path, uid=uid, installed={"socat", "openssl"}, sudo=sudo, apt=apt)
+    m = FakeMachine(tmp_path, uid=uid, installed={"openssl"}, sudo=sudo, apt=apt)
     if apt == "missing":
         (m.bin / "apt-get").unlink()
     r = m.run()
