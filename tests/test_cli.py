@@ -218,6 +218,7 @@ def test_read_against_a_stalling_device_is_one_line(capsys):
         (["read", "--profile", "sdm630", "--timeout", "nan"], "gridtap read: argument --timeout: expected seconds"),
         (["read"], "gridtap read: the following arguments are required: --profile"),
         (["read", "--profile", "sdm630", "--namespace", "gird"], "gridtap read: unknown namespace 'gird'"),
+        (["read", "--profile", "sdm630", "--namespace", "pv"], "gridtap read: expected a grid namespace (grid or grid_<name>), got 'pv'"),
         (["scan", "--port", "x"], "gridtap scan: argument --port: expected a TCP port (1..65535), got 'x'"),
         (["demo", "--interval", "0"], "gridtap demo: argument --interval: expected seconds"),
         (["demo", "--profile", "nope", "--duration", "1"], "gridtap demo: unknown profile 'nope'"),

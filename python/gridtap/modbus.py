@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gridtap._core import MeterPipeline
-from gridtap.channels import catalogue_for, channel_spec
+from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.errors import GridtapError
 from gridtap.framing import BadReply, ExceptionReply, Request
@@ -100,9 +100,7 @@ class ModbusMeter:
         self.slow_interval = check_seconds("slow_interval", slow_interval)
         self.max_backoff = check_seconds("max_backoff", max_backoff)
         self.frozen_after = None if frozen_after is None else check_seconds("frozen_after", frozen_after)
-        catalogue_for(namespace)
-        if not namespace.startswith("grid"):
-            raise ValueError(f"a meter writes a grid namespace (grid, grid_<name>), got {namespace!r}")
+        namespace_of_kind(namespace, "grid")
         self.bus = bus
         self.unit_id = unit_id
         self.namespace = namespace

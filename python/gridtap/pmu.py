@@ -35,7 +35,7 @@ from gridtap._core import (
     C37118PmuConfig,
     encode_c37118_command,
 )
-from gridtap.channels import catalogue_for, channel_spec
+from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.dal.clock import check_max_future
 from gridtap.pmu_energy import FrameIntegrals
@@ -92,9 +92,7 @@ class PmuMeter:
     ) -> None:
         if isinstance(idcode, bool) or not isinstance(idcode, int) or not 1 <= idcode <= 65534:
             raise ValueError(f"idcode must be a stream IDCODE 1..65534, got {idcode!r}")
-        catalogue_for(namespace)
-        if not namespace.startswith("grid"):
-            raise ValueError(f"a PMU writes a grid namespace (grid, grid_<name>), got {namespace!r}")
+        namespace_of_kind(namespace, "grid")
         if time_error not in ("flag", "error"):
             raise ValueError(f"time_error must be 'flag' or 'error', got {time_error!r}")
         if config_frame not in ("cfg2", "cfg3"):

@@ -55,9 +55,9 @@ def _quadrant_lines(namespace: str, readings: dict[str, Any]) -> list[str]:
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
-    from gridtap.channels import catalogue_for
+    from gridtap.channels import namespace_of_kind
 
-    catalogue_for(args.namespace)  # ChannelError (one line, exit 2) before any connection
+    namespace_of_kind(args.namespace, "grid")  # ChannelError (one line, exit 2) before any connection
 
     async def go() -> tuple[Any, dict[str, Any]]:
         meter = _meter_from_args(args)
