@@ -29,6 +29,7 @@ from gridtap.link import LinkLost, NoReply
 from gridtap.pollstats import PollStats
 from gridtap.profile import Profile
 from gridtap.profiles import load as load_profile
+from gridtap.state import check_owner
 from gridtap.sunspec import MeterModel, SunSpecError, discover_meter
 
 if TYPE_CHECKING:
@@ -436,18 +437,7 @@ class ModbusMeter:
         """Continue from `state()` of this meter in an earlier process. ValueError, changing
         nothing, for the state of another meter (namespace, unit id, profile, invert) or one that
         does not fit the pipeline. A SunSpec meter not yet discovered applies it at discovery."""
-        ident = self._identity()
-        if not isinstance(state, Mapping) or set(state) != {*ident, "pipeline"}:
-            raise ValueError(
-                f"{self.name}: expected a meter state with keys {sorted({*ident, 'pipeline'})}, got {state!r:.200}"
-            )
-        for key, mine in ident.items():
-            if state[key] != mine or type(state[key]) is not type(mine):
-                raise ValueError(
-                    f"{self.name}: the state is of {key} {state[key]!r}, this meter's is {mine!r}"
-                )
-        if not isinstance(state["pipeline"], Mapping):
-            raise ValueError(f"{self.name}: state pipeline is {state['pipeline']!r:.100}, expected a dict")
+        check_owner(state, self._identity(), ("pipeline",), self.name, "meter")
         if self.profile is None:
             self._pending_state = state["pipeline"]
         else:

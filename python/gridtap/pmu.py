@@ -44,6 +44,7 @@ from gridtap.pmu_mapping import ChannelMapper, MappingError, PhasorMapping, chec
 from gridtap.pmu_publish import DalWriter
 from gridtap.pmu_quality import ATTENTION, CLOCK_FAILURE, CONFIG_CHANGE, PmuStats, StatQuality
 from gridtap.pmu_time import FrameTimeline
+from gridtap.state import check_owner
 
 __all__ = ["PmuMeter", "PmuStats"]
 
@@ -246,17 +247,7 @@ class PmuMeter:
         """Continue the energy totals of `state()` from an earlier process, before the first data
         frame. ValueError, changing nothing, for the state of another stream (namespace, idcode,
         pmu, invert), totals that do not fit, or after the first data frame."""
-        ident = self._identity()
-        keys = {*ident, "energy"}
-        if not isinstance(state, Mapping) or set(state) != keys:
-            raise ValueError(
-                f"{self.name}: expected a PMU state with keys {sorted(keys)}, got {state!r:.200}"
-            )
-        for key, mine in ident.items():
-            if state[key] != mine or type(state[key]) is not type(mine):
-                raise ValueError(f"{self.name}: the state is of {key} {state[key]!r}, this PMU's is {mine!r}")
-        if not isinstance(state["energy"], Mapping):
-            raise ValueError(f"{self.name}: state energy is {state['energy']!r:.100}, expected a dict")
+        check_owner(state, self._identity(), ("energy",), self.name, "PMU")
         self._integrals.restore_state(state["energy"], self.name)
 
     # --- link -----------------------------------------------------------------------------------
