@@ -242,7 +242,7 @@ def _meter(c: Checker, where: str, m: Any, seen: set[str]) -> dict[str, Any]:
         raise c.fail(f"{where}.transport", f"expected tcp, rtu-over-tcp or rtu, got {transport!r}")
     _unique_namespace(c, f"{where}.namespace", t["namespace"], seen)
     t["profile"] = _profile(c, f"{where}.profile", t["profile"])
-    c.build(where, lambda: build.meter(t), t)
+    c.build(where, lambda: build.meters([t]), t)
     return t
 
 
