@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 READS = (3, 4)
-WRITES = (6, 16)
 
 
 class BadReply(GridtapError):

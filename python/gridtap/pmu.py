@@ -218,21 +218,6 @@ class PmuMeter:
         """The frame decoder's counters (CRC errors, bytes skipped, frames by type, ...)."""
         return self._decoder.stats
 
-    def diagnostics(self) -> dict[str, Any]:
-        """What the stream says about itself beyond the channels, for status views."""
-        return {
-            "station": self.pmu_config.station.strip() if self.pmu_config else None,
-            "mapping": self.mapping.mode if self.mapping else None,
-            "left_out": self.left_out,
-            "frame_rate": self.config.frame_rate if self.config else None,
-            "clock_offset": self.clock_offset,
-            "time_flag": self.time_flag,
-            "rocof_estimate": self.rocof_estimate,
-            "rocof_estimate_time": self.rocof_estimate_time,
-            "refusing": self.refusing,
-            "decoder": self.decoder_stats,
-        }
-
     # --- state across restarts ------------------------------------------------------------------
 
     def _identity(self) -> dict[str, Any]:

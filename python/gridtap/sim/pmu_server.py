@@ -58,7 +58,6 @@ class _Client:
         self.send = send
         self.decoder = C37118Decoder()
         self.task: asyncio.Task[None] | None = None
-        self.frames_sent = 0
         self.close: Callable[[], None] = lambda: None
 
     def on_bytes(self, data: bytes) -> None:
@@ -112,7 +111,6 @@ class _Client:
                 self.send(sim.data_frame(k, block, i, theta))
             except (ConnectionError, OSError):
                 return
-            self.frames_sent += 1
             sim.frames_sent += 1
             # the phasors turn by the frequency's distance from nominal (C37.118.1 phasor definition)
             theta = math.remainder(theta + 2.0 * math.pi * (freq - sim.fnom) / rate, 2.0 * math.pi)
@@ -331,10 +329,6 @@ class PmuSimulator:
     @property
     def clients(self) -> int:
         return len(self._clients)
-
-    def client_frames(self) -> list[int]:
-        """Frames sent to each current client."""
-        return [c.frames_sent for c in self._clients]
 
     async def drop_connections(self, down_for: float = 0.0) -> None:
         """Cut every client. With `down_for` > 0 the PMU also stops listening for that long."""
