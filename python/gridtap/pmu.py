@@ -39,7 +39,7 @@ from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.dal.clock import check_max_future
 from gridtap.pmu_energy import FrameIntegrals
-from gridtap.pmu_link import LinkDown, PmuLink
+from gridtap.pmu_link import Command, LinkDown, PmuLink
 from gridtap.pmu_mapping import ChannelMapper, MappingError, PhasorMapping, check_roles
 from gridtap.pmu_publish import DalWriter
 from gridtap.pmu_quality import ATTENTION, CLOCK_FAILURE, CONFIG_CHANGE, PmuStats, StatQuality
@@ -49,8 +49,6 @@ from gridtap.state import check_owner
 __all__ = ["PmuMeter", "PmuStats"]
 
 log = logging.getLogger(__name__)
-
-CMD_OFF, CMD_ON, CMD_HEADER, CMD_CFG1, CMD_CFG2, CMD_CFG3 = 1, 2, 3, 4, 5, 6
 
 
 class PmuMeter:
@@ -237,6 +235,9 @@ class PmuMeter:
 
     # --- link -----------------------------------------------------------------------------------
 
+    def _config_command(self) -> Command:
+        return Command.SEND_CFG3 if self.config_frame == "cfg3" else Command.SEND_CFG2
+
     def _command(self, cmd: int) -> None:
         assert self._link is not None
         self._link.send(encode_c37118_command(self.idcode, cmd, time.time()))
@@ -264,7 +265,7 @@ class PmuMeter:
         await link.open()
         self._link = link
         self._mapping_error = None
-        cmd = CMD_CFG3 if self.config_frame == "cfg3" else CMD_CFG2
+        cmd = self._config_command()
         # datagrams can be lost: ask again; over TCP one request is enough
         attempts = 3 if self.transport == "udp" else 1
         config = None
@@ -287,7 +288,7 @@ class PmuMeter:
             )
         if self._mapping_error is not None:
             raise LinkDown(self._mapping_error)
-        self._command(CMD_ON)
+        self._command(Command.TURN_ON)
         self._last_data = time.monotonic()
         self._started = True
         self.stats.reconnects += 1
@@ -299,7 +300,7 @@ class PmuMeter:
             if link.is_open:
                 # over UDP a PMU would go on sending to a port nobody reads
                 with contextlib.suppress(LinkDown, OSError):
-                    link.send(encode_c37118_command(self.idcode, CMD_OFF, time.time()))
+                    link.send(encode_c37118_command(self.idcode, Command.TURN_OFF, time.time()))
             link.close()
 
     async def close(self) -> None:
@@ -430,7 +431,7 @@ class PmuMeter:
         now = time.monotonic()
         if now - self._config_requested >= 10.0 and self._link is not None and self._link.is_open:
             self._config_requested = now
-            self._command(CMD_CFG3 if self.config_frame == "cfg3" else CMD_CFG2)
+            self._command(self._config_command())
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -499,7 +500,7 @@ class PmuMeter:
             await self._start()
         self._header_waiter = asyncio.get_running_loop().create_future()
         try:
-            self._command(CMD_HEADER)
+            self._command(Command.SEND_HEADER)
             async with asyncio.timeout(self.timeout):
                 return await self._header_waiter
         except TimeoutError:

@@ -39,6 +39,7 @@ from gridtap._core import (
     encode_c37118_header,
 )
 from gridtap.errors import InvalidValueError
+from gridtap.pmu_link import Command
 from gridtap.sim.scenario import GridScenario
 
 __all__ = ["PmuSimulator"]
@@ -48,6 +49,11 @@ log = logging.getLogger(__name__)
 _A = cmath.rect(1.0, 2.0 * math.pi / 3.0)  # the 120° operator
 _PHASE_ANGLES = (0.0, -2.0 * math.pi / 3.0, 2.0 * math.pi / 3.0)
 _BLOCK_SECONDS = 1.0  # scenario values are fetched a second of frames at a time
+_CONFIG_FRAMES: dict[int, str] = {
+    Command.SEND_CFG1: "cfg1",
+    Command.SEND_CFG2: "cfg2",
+    Command.SEND_CFG3: "cfg3",
+}
 
 
 class _Client:
@@ -69,15 +75,15 @@ class _Client:
     def on_command(self, cmd: int) -> None:
         sim = self.sim
         now = sim.pmu_time()
-        if cmd == 1:
+        if cmd == Command.TURN_OFF:
             self.stop()
-        elif cmd == 2:
+        elif cmd == Command.TURN_ON:
             if self.task is None or self.task.done():
                 self.task = asyncio.get_running_loop().create_task(self._stream())
-        elif cmd == 3:
+        elif cmd == Command.SEND_HEADER:
             self.send(encode_c37118_header(sim.idcode, sim.header, now, version=sim.version))
-        elif cmd in (4, 5) or (cmd == 6 and sim.version == 2):
-            kind = {4: "cfg1", 5: "cfg2", 6: "cfg3"}[cmd]
+        elif cmd in _CONFIG_FRAMES and (cmd != Command.SEND_CFG3 or sim.version == 2):
+            kind = _CONFIG_FRAMES[cmd]
             self.send(encode_c37118_config(sim.config, now, type=kind, version=sim.version))
 
     def stop(self) -> None:
