@@ -65,15 +65,16 @@ def test_pmu_positive_sequence_says_what_is_left_out(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["127.0.0.1", "4712", "--id", "0"], "gridtap pmu: --id must be 1..65534, got 0"),
-        (["127.0.0.1", "port", "--id", "1"], "gridtap pmu: PORT must be an integer 1..65535, got 'port'"),
-        (["127.0.0.1", "4712", "--id", "1", "--interval", "-1"], "gridtap pmu: --interval must be positive seconds, got -1.0"),
+        (["127.0.0.1", "4712", "--id", "0"], "gridtap pmu: argument --id: expected a C37.118 stream IDCODE (1..65534), got 0"),
+        (["127.0.0.1", "port", "--id", "1"], "gridtap pmu: argument port: expected a TCP port (1..65535), got 'port'"),
+        (["127.0.0.1", "4712", "--id", "1", "--interval", "-1"], "gridtap pmu: argument --interval: expected seconds (a finite number > 0), got -1"),
     ],
 )  # fmt: skip
 def test_bad_arguments_give_one_line(capsys, args, message):
-    rc = main(["pmu", *args])
+    with pytest.raises(SystemExit) as exit:
+        main(["pmu", *args])
     err = capsys.readouterr().err
-    assert rc == 2 and err.strip() == message
+    assert exit.value.code == 2 and err.strip() == f"{message} (see gridtap pmu --help)"
 
 
 def test_unreachable_pmu_gives_one_line(capsys):
