@@ -232,13 +232,11 @@ class ModbusMeter:
 
     async def _discover(self) -> None:
         async def read_holding(address: int, count: int) -> list[int] | None:
+            req = Request.read(self.unit_id, 3, address, count)
             try:
-                pdu = await self.bus._request(
-                    self, Request.read(self.unit_id, 3, address, count), self.timeout
-                )
+                return req.registers(await self.bus._request(self, req, self.timeout))
             except (ExceptionReply, BadReply):
                 return None
-            return np.frombuffer(pdu, dtype=">u2", count=count, offset=2).tolist()
 
         model = await discover_meter(read_holding)
         self.sunspec_model = model
