@@ -38,6 +38,7 @@ from gridtap._core import (
 from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.dal.clock import check_max_future
+from gridtap.modbus import check_seconds
 from gridtap.pmu_energy import FrameIntegrals
 from gridtap.pmu_link import Command, LinkDown, PmuLink
 from gridtap.pmu_mapping import ChannelMapper, MappingError, PhasorMapping, check_roles
@@ -96,13 +97,9 @@ class PmuMeter:
             raise ValueError(f"time_error must be 'flag' or 'error', got {time_error!r}")
         if config_frame not in ("cfg2", "cfg3"):
             raise ValueError(f"config_frame must be 'cfg2' or 'cfg3', got {config_frame!r}")
-        for what, value in (
-            ("timeout", timeout),
-            ("max_backoff", max_backoff),
-            ("max_unlocked", max_unlocked),
-        ):
-            if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
-                raise ValueError(f"{what} must be positive seconds, got {value!r}")
+        timeout = check_seconds("timeout", timeout)
+        max_backoff = check_seconds("max_backoff", max_backoff)
+        max_unlocked = check_seconds("max_unlocked", max_unlocked)
         if phasors is not None:
             check_roles(phasors)
         if max_future is not None:
@@ -117,10 +114,10 @@ class PmuMeter:
         self.explicit_phasors = dict(phasors) if phasors is not None else None
         self.invert = invert
         self.time_error = time_error
-        self.max_unlocked = float(max_unlocked)
+        self.max_unlocked = max_unlocked
         self.config_frame = config_frame
-        self.timeout = float(timeout)
-        self.max_backoff = float(max_backoff)
+        self.timeout = timeout
+        self.max_backoff = max_backoff
         self.stats = PmuStats()
         self.config: C37118Config | None = None
         self.pmu_config: C37118PmuConfig | None = None
@@ -517,8 +514,8 @@ class PmuMeter:
         follow every frame). After a link failure every channel is ERROR at once, and
         reconnection is tried after 0.5 s, 1 s, 2 s, ... up to `max_backoff`.
         """
-        if interval is not None and (interval <= 0 or not math.isfinite(interval)):
-            raise ValueError(f"interval must be positive seconds or None, got {interval}")
+        if interval is not None:
+            interval = check_seconds("interval", interval)
         self._dal = dal
         self._interval = interval
         backoff = 0.0
