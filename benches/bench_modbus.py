@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import resource
-import subprocess
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from childkit import Child
 from conftest import QUICK
 from gridtap import Dal, Quality, profiles
 from gridtap.modbus import ModbusMeter
@@ -100,40 +100,16 @@ class MeterServers:
     """The child process serving the simulated meters."""
 
     def __init__(self, n_meters: int, seed: int = 1) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", str(n_meters), str(seed)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        line = self._line()
-        self.ports: list[int] = json.loads(line)["ports"]
+        self.child = Child(__file__, n_meters, seed, what="meter server")
+        self.ports: list[int] = self.child.ready["ports"]
         if len(self.ports) != n_meters:
             raise RuntimeError(f"the server process started {len(self.ports)} of {n_meters} meters")
 
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the meter server process ended (exit code {self.proc.wait()})")
-        return line
-
     def cpu_seconds(self) -> float:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("cpu\n")
-        self.proc.stdin.flush()
-        return float(json.loads(self._line())["cpu"])
+        return float(self.child.ask("cpu")["cpu"])
 
     def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
+        self.child.close()
 
 
 @pytest.fixture(scope="module")

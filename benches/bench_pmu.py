@@ -20,7 +20,6 @@ import asyncio
 import binascii
 import json
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -28,6 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from childkit import Child
 from conftest import QUICK, interleaved_medians
 from gridtap import Dal
 from gridtap._core import encode_c37118_config
@@ -82,36 +82,10 @@ def serve(n: int, rate: int) -> None:
     asyncio.run(main())
 
 
-class PmuServers:
+class PmuServers(Child):
     def __init__(self, n: int, rate: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", str(n), str(rate)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.ports: list[int] = self.ask(None)["ports"]
-
-    def ask(self, cmd: str | None) -> dict:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        if cmd is not None:
-            self.proc.stdin.write(cmd + "\n")
-            self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the PMU server process ended (exit code {self.proc.wait()})")
-        return json.loads(line)
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
+        super().__init__(__file__, n, rate, what="PMU server")
+        self.ports: list[int] = self.ready["ports"]
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import subprocess
 import sys
 import threading
 import time
 from typing import Any
 
 import pytest
+from childkit import Child
 from conftest import QUICK
 from gridtap import Dal, ModbusBus, profiles
 from gridtap.link import frame_gap
@@ -80,37 +80,14 @@ def serve(baudrate: int) -> None:
 
 class Line:
     def __init__(self, baudrate: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", str(baudrate)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.port: str = json.loads(self._line())["port"]
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the line process ended (exit code {self.proc.wait()})")
-        return line
+        self.child = Child(__file__, baudrate, what="line")
+        self.port: str = self.child.ready["port"]
 
     def busy(self) -> float:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("busy\n")
-        self.proc.stdin.flush()
-        return float(json.loads(self._line())["busy"])
+        return float(self.child.ask("busy")["busy"])
 
     def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stdout.close()
+        self.child.close()
 
 
 def ceiling_seconds_per_poll(baudrate: int) -> float:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 from gridtap.sim.scenario import GridScenario
 from gridtap.sim.server import MeterSimulator
@@ -44,6 +45,25 @@ async def served(
         yield sim, port
     finally:
         await sim.stop()
+
+
+@contextlib.contextmanager
+def in_thread(sim: Any) -> Iterator[int]:
+    """Serve `sim` (a simulator: `await start()` → port, `await stop()`) from an event loop in a
+    thread of its own, so that the code under test can run its own `asyncio.run`; yields the port."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        port = asyncio.run_coroutine_threadsafe(sim.start(), loop).result(10)
+        try:
+            yield port
+        finally:
+            asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def free_port() -> int:

@@ -7,41 +7,23 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 from gridtap.cli import main
 from gridtap.sim import MeterSimulator
-from simkit import SPEC_SITE, static_site
+from simkit import SPEC_SITE, in_thread, static_site
 
 
-class ServedInThread:
-    """A simulated meter in its own event loop thread, so the CLI can run its own asyncio.run."""
-
-    def __init__(self, profile: str, **kw) -> None:
-        import asyncio
-
-        self.loop = asyncio.new_event_loop()
-        self.sim = MeterSimulator(static_site(**SPEC_SITE), profile, **kw)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> int:
-        import asyncio
-
-        self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
-
-    def __exit__(self, *exc: object) -> None:
-        import asyncio
-
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+def served_in_thread(profile: str, **kw: Any) -> AbstractContextManager[int]:
+    """The spec's example site served through `profile` from a thread of its own (the CLI runs
+    its own asyncio.run); yields the port."""
+    return in_thread(MeterSimulator(static_site(**SPEC_SITE), profile, **kw))
 
 
 def test_read_json(capsys):
-    with ServedInThread("sdm630") as port:
+    with served_in_thread("sdm630") as port:
         rc = main(["read", "--profile", "sdm630", "--host", "127.0.0.1", "--port", str(port), "--json"])
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
@@ -55,7 +37,7 @@ def test_read_json(capsys):
 
 
 def test_read_table_and_sunspec(capsys):
-    with ServedInThread("sunspec_int", sunspec_model=203) as port:
+    with served_in_thread("sunspec_int", sunspec_model=203) as port:
         rc = main(["read", "--profile", "sunspec", "--port", str(port), "--invert"])
     assert rc == 0
     out = capsys.readouterr().out
@@ -71,7 +53,7 @@ def test_read_unreachable_meter_fails_clearly(capsys):
 
 
 def test_scan_reports_models(capsys):
-    with ServedInThread("sunspec_float", sunspec_model=213, sunspec_base=50000) as port:
+    with served_in_thread("sunspec_float", sunspec_model=213, sunspec_base=50000) as port:
         rc = main(["scan", "--port", str(port)])
     out = capsys.readouterr().out
     assert rc == 0
@@ -80,7 +62,7 @@ def test_scan_reports_models(capsys):
 
 
 def test_scan_without_sunspec(capsys):
-    with ServedInThread("sdm630") as port:
+    with served_in_thread("sdm630") as port:
         rc = main(["scan", "--port", str(port)])
     assert rc == 1
     assert "no SunSpec marker" in capsys.readouterr().err
@@ -218,6 +200,7 @@ def test_read_against_a_stalling_device_is_one_line(capsys):
         (["read", "--profile", "sdm630", "--timeout", "nan"], "gridtap read: argument --timeout: expected seconds"),
         (["read"], "gridtap read: the following arguments are required: --profile"),
         (["read", "--profile", "sdm630", "--namespace", "gird"], "gridtap read: unknown namespace 'gird'"),
+        (["read", "--profile", "sdm630", "--namespace", "pv"], "gridtap read: expected a grid namespace (grid or grid_<name>), got 'pv'"),
         (["scan", "--port", "x"], "gridtap scan: argument --port: expected a TCP port (1..65535), got 'x'"),
         (["demo", "--interval", "0"], "gridtap demo: argument --interval: expected seconds"),
         (["demo", "--profile", "nope", "--duration", "1"], "gridtap demo: unknown profile 'nope'"),

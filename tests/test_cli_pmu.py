@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
-import threading
+from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from gridtap.cli import main
 from gridtap.sim.pmu_server import PmuSimulator
-from simkit import SPEC_SITE, static_site
+from simkit import SPEC_SITE, in_thread, static_site
 
 
-class PmuInThread:
-    """A simulated PMU in its own event loop thread, so the CLI can run its own asyncio.run."""
-
-    def __init__(self, **kw) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.sim = PmuSimulator(static_site(**SPEC_SITE), **kw)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> int:
-        self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+def pmu_in_thread(**kw: Any) -> AbstractContextManager[int]:
+    """The spec's example site served as a PMU from a thread of its own (the CLI runs its own
+    asyncio.run); yields the port."""
+    return in_thread(PmuSimulator(static_site(**SPEC_SITE), **kw))
 
 
 def test_pmu_prints_the_configuration_the_mapping_and_live_values(capsys):
-    with PmuInThread(idcode=7, format=0x1, station="FEEDER 4") as port:
+    with pmu_in_thread(idcode=7, format=0x1, station="FEEDER 4") as port:
         rc = main(
             ["pmu", "127.0.0.1", str(port), "--id", "7", "--duration", "1", "--interval", "0.3", "--header"]
         )
@@ -53,7 +40,7 @@ def test_pmu_prints_the_configuration_the_mapping_and_live_values(capsys):
 
 
 def test_pmu_positive_sequence_says_what_is_left_out(capsys):
-    with PmuInThread(idcode=3, phasors="positive") as port:
+    with pmu_in_thread(idcode=3, phasors="positive") as port:
         rc = main(["pmu", "127.0.0.1", str(port), "--id", "3", "--duration", "0.3"])
     out = capsys.readouterr().out
     assert rc == 0
@@ -65,15 +52,16 @@ def test_pmu_positive_sequence_says_what_is_left_out(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["127.0.0.1", "4712", "--id", "0"], "gridtap pmu: --id must be 1..65534, got 0"),
-        (["127.0.0.1", "port", "--id", "1"], "gridtap pmu: PORT must be an integer 1..65535, got 'port'"),
-        (["127.0.0.1", "4712", "--id", "1", "--interval", "-1"], "gridtap pmu: --interval must be positive seconds, got -1.0"),
+        (["127.0.0.1", "4712", "--id", "0"], "gridtap pmu: argument --id: expected a C37.118 stream IDCODE (1..65534), got 0"),
+        (["127.0.0.1", "port", "--id", "1"], "gridtap pmu: argument port: expected a TCP port (1..65535), got 'port'"),
+        (["127.0.0.1", "4712", "--id", "1", "--interval", "-1"], "gridtap pmu: argument --interval: expected seconds (a finite number > 0), got -1"),
     ],
 )  # fmt: skip
 def test_bad_arguments_give_one_line(capsys, args, message):
-    rc = main(["pmu", *args])
+    with pytest.raises(SystemExit) as exit:
+        main(["pmu", *args])
     err = capsys.readouterr().err
-    assert rc == 2 and err.strip() == message
+    assert exit.value.code == 2 and err.strip() == f"{message} (see gridtap pmu --help)"
 
 
 def test_unreachable_pmu_gives_one_line(capsys):

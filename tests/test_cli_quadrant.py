@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 from gridtap.cli import main
 from gridtap.cli.meter import quadrant
 from gridtap.sim.server import MeterSimulator
-from simkit import static_site
+from simkit import in_thread, static_site
 
 
 def test_quadrants_follow_the_grid_convention():
@@ -29,18 +26,8 @@ def test_read_prints_the_quadrant_of_the_total_and_each_phase(capsys):
         "ActivePower_L3": -2000.0, "ReactivePower_L3": 250.0,
         "ActivePower": -1000.0, "ReactivePower": 350.0,
     }  # fmt: skip
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    sim = MeterSimulator(static_site(), "sdm630", overrides=overrides)
-    try:
-        port = asyncio.run_coroutine_threadsafe(sim.start(), loop).result(10)
+    with in_thread(MeterSimulator(static_site(), "sdm630", overrides=overrides)) as port:
         rc = main(["read", "--profile", "sdm630", "--port", str(port)])
-    finally:
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
     assert rc == 0
     lines = {
         line.split()[0]: " ".join(line.split()[1:]) for line in capsys.readouterr().out.splitlines() if line

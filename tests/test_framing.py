@@ -38,6 +38,11 @@ def test_requests_on_the_wire():
     assert Request.write(2, 6, 0x10, (9,)).rtu() == rtu(2, 6, 0, 0x10, 0, 9)
 
 
+def test_registers_of_a_read_reply():
+    # FC 3 reply PDU: function code, byte count, then the registers big-endian
+    assert Request.read(1, 3, 40000, 2).registers(bytes([3, 4, 0x53, 0x75, 0x6E, 0x53])) == [0x5375, 0x6E53]
+
+
 @pytest.mark.parametrize(
     "make, match",
     [

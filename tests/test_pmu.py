@@ -376,3 +376,18 @@ def test_the_dals_own_clock_is_the_one_compared():
 def test_max_future_is_checked(bad):
     with pytest.raises(ValueError, match="max_future"):
         PmuMeter.tcp("127.0.0.1", 1, idcode=8, max_future=bad)
+
+
+@pytest.mark.parametrize("key", ["timeout", "max_backoff", "max_unlocked"])
+@pytest.mark.parametrize("bad", [True, 0, -1.0, math.nan, math.inf, "5"])
+def test_seconds_options_are_checked(key, bad):
+    # True is an int in Python: it must not pass as 1 s
+    with pytest.raises(ValueError, match=f"{key} must be a finite number of seconds > 0"):
+        PmuMeter.tcp("127.0.0.1", 1, idcode=8, **{key: bad})
+
+
+@pytest.mark.parametrize("bad", [True, 0, -1.0, math.nan, math.inf, "5"])
+def test_poll_interval_is_checked(bad):
+    meter = PmuMeter.tcp("127.0.0.1", 1, idcode=8)
+    with pytest.raises(ValueError, match="interval must be a finite number of seconds > 0"):
+        run(meter.poll(Dal(), interval=bad))

@@ -4,13 +4,11 @@ energy channels are read as the site publishes them, from a real mosquitto."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 from gridtap.sim import MeterSimulator
 from mqtt_broker import Broker, Subscriber, mosquitto_fixture  # noqa: F401
-from simkit import static_site
+from simkit import in_thread, static_site
 
 # 3 kW on each phase, imported: 9 kW in total
 LOAD_W = (3000.0, 3000.0, 3000.0)
@@ -69,25 +67,20 @@ class Meter:
     """A simulated SDM630 in its own event-loop thread; `counter(kwh)` sets its import register."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
         self.sim = MeterSimulator(
             static_site(load_w=LOAD_W), "sdm630", overrides={"EnergyImport": 1000.0, "EnergyExport": 10.0}
         )
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._serving = in_thread(self.sim)
 
     def __enter__(self) -> Meter:
-        self.thread.start()
-        self.port = asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+        self.port = self._serving.__enter__()
         return self
 
     def counter(self, kwh: float) -> None:
         self.sim.overrides["EnergyImport"] = kwh
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.sim.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        self._serving.__exit__(*exc)
 
 
 class Site:

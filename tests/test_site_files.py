@@ -258,3 +258,56 @@ def test_a_part_that_fails_stops_the_site_with_exit_1(caplog: pytest.LogCaptureF
     assert run(run_site(site, duration=30)) == 1
     assert time.monotonic() - t0 < 20  # stopped at once, not after the duration
     assert any("meter 127.0.0.1:1 (grid) stopped: ValueError" in r.getMessage() for r in caplog.records)
+
+
+# each section of a site file, and a minimal file that reaches its key check with one unknown key
+SECTIONS = {
+    "site": "[site]\nname = 's'\nzz_unknown = 1\n",
+    "meter": BASE + METER + "zz_unknown = 1\n",
+    "meter (rtu)": BASE + RTU + "zz_unknown = 1\n",
+    "pmu": BASE + "[[pmu]]\nzz_unknown = 1\n",
+    "virtual_meter": BASE + VIRTUAL + "zz_unknown = 1\n",
+    "simulator": BASE + SIM + "zz_unknown = 1\n",
+    "simulator.static": BASE + SIM + "static = { zz_unknown = 1 }\n",
+    "controllers": BASE + CTL + "zz_unknown = 1\n",
+    "controllers.peak_shaving": BASE + CTL + PEAK + "zz_unknown = 1\n",
+    "controllers.phase_zero_export": BASE + CTL + "[controllers.phase_zero_export]\nzz_unknown = 1\n",
+    "telemetry": BASE + TELEMETRY + "zz_unknown = 1\n",
+    "telemetry.tls": BASE + TELEMETRY + "[telemetry.tls]\nzz_unknown = 1\n",
+    "metrics": BASE + "[metrics]\nzz_unknown = 1\n",
+}
+
+
+def _documented_keys() -> dict[str, set[str]]:
+    """The keys docs/site.example.toml shows, set or commented out, under each section header
+    (a `key = ` anywhere in the section's lines counts, also inside a comment or inline table)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "site.example.toml").read_text(encoding="utf-8")
+    keys: dict[str, set[str]] = {}
+    section = "top"
+    for line in text.splitlines():
+        header = re.match(r"^#?\s*\[\[?([a-z_.]+)\]\]?\s*(#|$)", line)
+        if header:
+            section = header.group(1)
+            parent, _, sub = section.rpartition(".")
+            if parent:  # [a.b] is key b of [a]
+                keys.setdefault(parent, set()).add(sub)
+            continue
+        keys.setdefault(section, set()).update(re.findall(r"\b([a-z_0-9]+)\s*=", line))
+    return keys
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_the_example_site_file_shows_every_key(tmp_path, section):
+    """Every key the loader accepts is in docs/site.example.toml under its section: the keys are
+    those the loader names when it refuses an unknown one."""
+    path = tmp_path / "site.toml"
+    path.write_text(SECTIONS[section])
+    with pytest.raises(Exception, match="zz_unknown: unknown key; expected one of ") as refused:
+        load_site(path)
+    accepted = set(str(refused.value).rpartition("expected one of ")[2].split(", "))
+    documented = _documented_keys().get(section.split(" ")[0], set())
+    if section == "simulator.static":  # an inline table in [[simulator]]
+        documented = _documented_keys()["simulator"]
+    assert accepted - documented == set(), f"[{section}] keys missing from docs/site.example.toml"

@@ -22,6 +22,7 @@ __all__ = [
     "ChannelSpec",
     "catalogue_for",
     "channel_spec",
+    "namespace_of_kind",
     "split_channel",
 ]
 
@@ -169,6 +170,14 @@ def catalogue_for(namespace: str) -> tuple[ChannelSpec, ...]:
             "load, pv or battery (optionally with _<name>), <name> in lowercase letters, digits and _"
         )
     return DEVICE_CATALOGUES[m.group(1)]
+
+
+def namespace_of_kind(namespace: str, kind: str) -> str:
+    """`namespace` if it is one of `kind` (grid, load, pv, battery: `kind` or `kind_<name>`), else
+    a ChannelError saying what was expected."""
+    if catalogue_for(namespace) is not DEVICE_CATALOGUES[kind]:
+        raise ChannelError(f"expected a {kind} namespace ({kind} or {kind}_<name>), got {namespace!r}")
+    return namespace
 
 
 def split_channel(channel: str) -> tuple[str, str]:

@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 READS = (3, 4)
-WRITES = (6, 16)
 
 
 class BadReply(GridtapError):
@@ -102,6 +101,10 @@ class Request:
         else:
             raise ValueError(f"function code {function_code} is not a register write (6 or 16)")
         return cls(unit, pdu, 5, address, len(values))
+
+    def registers(self, pdu: bytes) -> list[int]:
+        """The registers of `pdu`, the checked reply to this read."""
+        return list(struct.unpack_from(f">{self.count}H", pdu, 2))
 
     def rtu(self) -> bytes:
         body = bytes((self.unit,)) + self.pdu

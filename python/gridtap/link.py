@@ -60,7 +60,6 @@ class ModbusLink:
         self._last_rx = 0.0
         self._last_tx_end = 0.0
         self._troubled_at: float | None = None  # a timeout or bad reply left the line unclean
-        self.opens = 0
         self.gap = 0.0  # inter-frame silence kept before each request
         self.char_time = 0.0  # seconds per character on the wire (serial lines)
 
@@ -234,7 +233,6 @@ class TcpLink(ModbusLink):
         self._lost = None
         self._last_unit = None
         self._troubled_at = None
-        self.opens += 1
 
     def close(self) -> None:
         t, self._transport = self._transport, None
@@ -321,7 +319,6 @@ class SerialLink(ModbusLink):
         self._lost = None
         self._last_unit = None
         self._troubled_at = None
-        self.opens += 1
 
     def _readable(self) -> None:
         assert self._fd is not None

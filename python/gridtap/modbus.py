@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gridtap._core import MeterPipeline
-from gridtap.channels import catalogue_for, channel_spec
+from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.errors import GridtapError
 from gridtap.framing import BadReply, ExceptionReply, Request
@@ -29,6 +29,7 @@ from gridtap.link import LinkLost, NoReply
 from gridtap.pollstats import PollStats
 from gridtap.profile import Profile
 from gridtap.profiles import load as load_profile
+from gridtap.state import check_owner
 from gridtap.sunspec import MeterModel, SunSpecError, discover_meter
 
 if TYPE_CHECKING:
@@ -100,9 +101,7 @@ class ModbusMeter:
         self.slow_interval = check_seconds("slow_interval", slow_interval)
         self.max_backoff = check_seconds("max_backoff", max_backoff)
         self.frozen_after = None if frozen_after is None else check_seconds("frozen_after", frozen_after)
-        catalogue_for(namespace)
-        if not namespace.startswith("grid"):
-            raise ValueError(f"a meter writes a grid namespace (grid, grid_<name>), got {namespace!r}")
+        namespace_of_kind(namespace, "grid")
         self.bus = bus
         self.unit_id = unit_id
         self.namespace = namespace
@@ -233,13 +232,11 @@ class ModbusMeter:
 
     async def _discover(self) -> None:
         async def read_holding(address: int, count: int) -> list[int] | None:
+            req = Request.read(self.unit_id, 3, address, count)
             try:
-                pdu = await self.bus._request(
-                    self, Request.read(self.unit_id, 3, address, count), self.timeout
-                )
+                return req.registers(await self.bus._request(self, req, self.timeout))
             except (ExceptionReply, BadReply):
                 return None
-            return np.frombuffer(pdu, dtype=">u2", count=count, offset=2).tolist()
 
         model = await discover_meter(read_holding)
         self.sunspec_model = model
@@ -438,18 +435,7 @@ class ModbusMeter:
         """Continue from `state()` of this meter in an earlier process. ValueError, changing
         nothing, for the state of another meter (namespace, unit id, profile, invert) or one that
         does not fit the pipeline. A SunSpec meter not yet discovered applies it at discovery."""
-        ident = self._identity()
-        if not isinstance(state, Mapping) or set(state) != {*ident, "pipeline"}:
-            raise ValueError(
-                f"{self.name}: expected a meter state with keys {sorted({*ident, 'pipeline'})}, got {state!r:.200}"
-            )
-        for key, mine in ident.items():
-            if state[key] != mine or type(state[key]) is not type(mine):
-                raise ValueError(
-                    f"{self.name}: the state is of {key} {state[key]!r}, this meter's is {mine!r}"
-                )
-        if not isinstance(state["pipeline"], Mapping):
-            raise ValueError(f"{self.name}: state pipeline is {state['pipeline']!r:.100}, expected a dict")
+        check_owner(state, self._identity(), ("pipeline",), self.name, "meter")
         if self.profile is None:
             self._pending_state = state["pipeline"]
         else:

@@ -35,21 +35,21 @@ from gridtap._core import (
     C37118PmuConfig,
     encode_c37118_command,
 )
-from gridtap.channels import catalogue_for, channel_spec
+from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.dal.clock import check_max_future
+from gridtap.modbus import check_seconds
 from gridtap.pmu_energy import FrameIntegrals
-from gridtap.pmu_link import LinkDown, PmuLink
+from gridtap.pmu_link import Command, LinkDown, PmuLink
 from gridtap.pmu_mapping import ChannelMapper, MappingError, PhasorMapping, check_roles
 from gridtap.pmu_publish import DalWriter
 from gridtap.pmu_quality import ATTENTION, CLOCK_FAILURE, CONFIG_CHANGE, PmuStats, StatQuality
 from gridtap.pmu_time import FrameTimeline
+from gridtap.state import check_owner
 
 __all__ = ["PmuMeter", "PmuStats"]
 
 log = logging.getLogger(__name__)
-
-CMD_OFF, CMD_ON, CMD_HEADER, CMD_CFG1, CMD_CFG2, CMD_CFG3 = 1, 2, 3, 4, 5, 6
 
 
 class PmuMeter:
@@ -92,20 +92,14 @@ class PmuMeter:
     ) -> None:
         if isinstance(idcode, bool) or not isinstance(idcode, int) or not 1 <= idcode <= 65534:
             raise ValueError(f"idcode must be a stream IDCODE 1..65534, got {idcode!r}")
-        catalogue_for(namespace)
-        if not namespace.startswith("grid"):
-            raise ValueError(f"a PMU writes a grid namespace (grid, grid_<name>), got {namespace!r}")
+        namespace_of_kind(namespace, "grid")
         if time_error not in ("flag", "error"):
             raise ValueError(f"time_error must be 'flag' or 'error', got {time_error!r}")
         if config_frame not in ("cfg2", "cfg3"):
             raise ValueError(f"config_frame must be 'cfg2' or 'cfg3', got {config_frame!r}")
-        for what, value in (
-            ("timeout", timeout),
-            ("max_backoff", max_backoff),
-            ("max_unlocked", max_unlocked),
-        ):
-            if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
-                raise ValueError(f"{what} must be positive seconds, got {value!r}")
+        timeout = check_seconds("timeout", timeout)
+        max_backoff = check_seconds("max_backoff", max_backoff)
+        max_unlocked = check_seconds("max_unlocked", max_unlocked)
         if phasors is not None:
             check_roles(phasors)
         if max_future is not None:
@@ -120,10 +114,10 @@ class PmuMeter:
         self.explicit_phasors = dict(phasors) if phasors is not None else None
         self.invert = invert
         self.time_error = time_error
-        self.max_unlocked = float(max_unlocked)
+        self.max_unlocked = max_unlocked
         self.config_frame = config_frame
-        self.timeout = float(timeout)
-        self.max_backoff = float(max_backoff)
+        self.timeout = timeout
+        self.max_backoff = max_backoff
         self.stats = PmuStats()
         self.config: C37118Config | None = None
         self.pmu_config: C37118PmuConfig | None = None
@@ -219,21 +213,6 @@ class PmuMeter:
         """The frame decoder's counters (CRC errors, bytes skipped, frames by type, ...)."""
         return self._decoder.stats
 
-    def diagnostics(self) -> dict[str, Any]:
-        """What the stream says about itself beyond the channels, for status views."""
-        return {
-            "station": self.pmu_config.station.strip() if self.pmu_config else None,
-            "mapping": self.mapping.mode if self.mapping else None,
-            "left_out": self.left_out,
-            "frame_rate": self.config.frame_rate if self.config else None,
-            "clock_offset": self.clock_offset,
-            "time_flag": self.time_flag,
-            "rocof_estimate": self.rocof_estimate,
-            "rocof_estimate_time": self.rocof_estimate_time,
-            "refusing": self.refusing,
-            "decoder": self.decoder_stats,
-        }
-
     # --- state across restarts ------------------------------------------------------------------
 
     def _identity(self) -> dict[str, Any]:
@@ -248,20 +227,13 @@ class PmuMeter:
         """Continue the energy totals of `state()` from an earlier process, before the first data
         frame. ValueError, changing nothing, for the state of another stream (namespace, idcode,
         pmu, invert), totals that do not fit, or after the first data frame."""
-        ident = self._identity()
-        keys = {*ident, "energy"}
-        if not isinstance(state, Mapping) or set(state) != keys:
-            raise ValueError(
-                f"{self.name}: expected a PMU state with keys {sorted(keys)}, got {state!r:.200}"
-            )
-        for key, mine in ident.items():
-            if state[key] != mine or type(state[key]) is not type(mine):
-                raise ValueError(f"{self.name}: the state is of {key} {state[key]!r}, this PMU's is {mine!r}")
-        if not isinstance(state["energy"], Mapping):
-            raise ValueError(f"{self.name}: state energy is {state['energy']!r:.100}, expected a dict")
+        check_owner(state, self._identity(), ("energy",), self.name, "PMU")
         self._integrals.restore_state(state["energy"], self.name)
 
     # --- link -----------------------------------------------------------------------------------
+
+    def _config_command(self) -> Command:
+        return Command.SEND_CFG3 if self.config_frame == "cfg3" else Command.SEND_CFG2
 
     def _command(self, cmd: int) -> None:
         assert self._link is not None
@@ -290,7 +262,7 @@ class PmuMeter:
         await link.open()
         self._link = link
         self._mapping_error = None
-        cmd = CMD_CFG3 if self.config_frame == "cfg3" else CMD_CFG2
+        cmd = self._config_command()
         # datagrams can be lost: ask again; over TCP one request is enough
         attempts = 3 if self.transport == "udp" else 1
         config = None
@@ -313,7 +285,7 @@ class PmuMeter:
             )
         if self._mapping_error is not None:
             raise LinkDown(self._mapping_error)
-        self._command(CMD_ON)
+        self._command(Command.TURN_ON)
         self._last_data = time.monotonic()
         self._started = True
         self.stats.reconnects += 1
@@ -325,7 +297,7 @@ class PmuMeter:
             if link.is_open:
                 # over UDP a PMU would go on sending to a port nobody reads
                 with contextlib.suppress(LinkDown, OSError):
-                    link.send(encode_c37118_command(self.idcode, CMD_OFF, time.time()))
+                    link.send(encode_c37118_command(self.idcode, Command.TURN_OFF, time.time()))
             link.close()
 
     async def close(self) -> None:
@@ -456,7 +428,7 @@ class PmuMeter:
         now = time.monotonic()
         if now - self._config_requested >= 10.0 and self._link is not None and self._link.is_open:
             self._config_requested = now
-            self._command(CMD_CFG3 if self.config_frame == "cfg3" else CMD_CFG2)
+            self._command(self._config_command())
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -525,7 +497,7 @@ class PmuMeter:
             await self._start()
         self._header_waiter = asyncio.get_running_loop().create_future()
         try:
-            self._command(CMD_HEADER)
+            self._command(Command.SEND_HEADER)
             async with asyncio.timeout(self.timeout):
                 return await self._header_waiter
         except TimeoutError:
@@ -542,8 +514,8 @@ class PmuMeter:
         follow every frame). After a link failure every channel is ERROR at once, and
         reconnection is tried after 0.5 s, 1 s, 2 s, ... up to `max_backoff`.
         """
-        if interval is not None and (interval <= 0 or not math.isfinite(interval)):
-            raise ValueError(f"interval must be positive seconds or None, got {interval}")
+        if interval is not None:
+            interval = check_seconds("interval", interval)
         self._dal = dal
         self._interval = interval
         backoff = 0.0

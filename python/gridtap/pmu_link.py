@@ -11,9 +11,21 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable
+from enum import IntEnum
 from typing import Any
 
-__all__ = ["LinkDown", "PmuLink"]
+__all__ = ["Command", "LinkDown", "PmuLink"]
+
+
+class Command(IntEnum):
+    """CMD of a command frame (C37.118.2-2011 table 15)."""
+
+    TURN_OFF = 1
+    TURN_ON = 2
+    SEND_HEADER = 3
+    SEND_CFG1 = 4
+    SEND_CFG2 = 5
+    SEND_CFG3 = 6
 
 
 class LinkDown(Exception):

@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ __all__ = [
     "SiteState",
     "StateFile",
     "StateFileError",
+    "check_owner",
     "meter_key",
     "pmu_key",
     "virtual_meter_key",
@@ -64,6 +65,24 @@ class HasState(Protocol):
     def state(self) -> Mapping[str, Any] | None: ...
 
     def restore_state(self, state: Mapping[str, Any]) -> None: ...
+
+
+def check_owner(
+    state: object, identity: Mapping[str, Any], parts: Sequence[str], owner: str, kind: str
+) -> None:
+    """Refuse a saved state that is not this source's, before anything is restored: ValueError
+    (naming `owner`, a `kind` such as "meter" or "PMU") unless `state` has exactly the keys of
+    `identity` and `parts`, each identity value equal to this source's and of its type, and each
+    part a table."""
+    keys = {*identity, *parts}
+    if not isinstance(state, Mapping) or set(state) != keys:
+        raise ValueError(f"{owner}: expected a {kind} state with keys {sorted(keys)}, got {state!r:.200}")
+    for key, mine in identity.items():
+        if state[key] != mine or type(state[key]) is not type(mine):
+            raise ValueError(f"{owner}: the state is of {key} {state[key]!r}, this {kind}'s is {mine!r}")
+    for part in parts:
+        if not isinstance(state[part], Mapping):
+            raise ValueError(f"{owner}: state {part} is {state[part]!r:.100}, expected a dict")
 
 
 def meter_key(namespace: str, address: str, unit_id: int, profile: str, invert: bool) -> str:

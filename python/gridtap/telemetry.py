@@ -1,7 +1,7 @@
 """MQTT telemetry: every DAL channel update, as JSON, on `{prefix}/{namespace}/{Channel}`.
 
-The payload is the reading as the DAL holds it: `{"value": 1234.5, "unit": "W", "timestamp":
-1767225600.25, "quality": "GOOD"}`; an ERROR reading has `"value": null`. The timestamp is always
+The payload is the reading as the DAL holds it (gridtap.mqtt_payload): `{"value": 1234.5, "unit":
+"W", "timestamp": 1767225600.25, "quality": "GOOD"}`; an ERROR reading has `"value": null`. The timestamp is always
 the measurement's, never the time of sending, so a value is never made to look fresher than it is.
 
 What goes out, per channel:
@@ -32,17 +32,16 @@ is published again (after anything paho still had in flight, so the retained val
 which also restores the retained values of a broker that restarted without persistence.
 
 With `homeassistant=True`, Home Assistant MQTT discovery configs for the grid channels are
-published (retained) under `homeassistant/sensor/<node>/<grid_ns>_<Channel>/config`.
+published (retained) under `homeassistant/sensor/<node>/<grid_ns>_<Channel>/config`
+(gridtap.homeassistant). TLS: gridtap.mqtt_tls.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import math
 import numbers
-import os
 import re
 import ssl
 import sys
@@ -58,28 +57,16 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gridtap.channels import CHANNELS, catalogue_for, channel_spec, split_channel
 from gridtap.dal import Dal, Quality, Reading, Snapshot, Subscription
 from gridtap.errors import InvalidValueError, ValueTypeError
+from gridtap.homeassistant import discovery_config, ha_id
+from gridtap.mqtt_payload import decode_reading, encode_reading
+from gridtap.mqtt_tls import ssl_context
 
 __all__ = ["MqttPublisher", "decode_reading", "encode_reading"]
 
 log = logging.getLogger(__name__)
 
-# Home Assistant sensor metadata by gridtap unit: (device_class, unit_of_measurement).
-_HA_KIND: dict[str, tuple[str | None, str | None]] = {
-    "W": ("power", "W"),
-    "VAR": ("reactive_power", "var"),  # HA's spelling of the unit
-    "VA": ("apparent_power", "VA"),
-    "": ("power_factor", None),  # −1..1, signed by P
-    "Hz": ("frequency", "Hz"),
-    "Hz/s": (None, "Hz/s"),
-    "V": ("voltage", "V"),
-    "A": ("current", "A"),
-    "kWh": ("energy", "kWh"),
-    "kVARh": (None, "kvarh"),
-}
-_TLS_KEYS = frozenset({"ca_certs", "certfile", "keyfile"})
 _TOPIC_LEVEL = re.compile(r"^[^+#\x00]+$")
 
 
@@ -97,37 +84,6 @@ class _PahoAtDebug(logging.Filter):
 
 _PAHO_LOG = log.getChild("paho")
 _PAHO_LOG.addFilter(_PahoAtDebug())
-
-
-def encode_reading(reading: Reading) -> bytes:
-    """The JSON payload of one reading: value (null without one), unit, timestamp, quality."""
-    return json.dumps(
-        {
-            "value": reading.value,
-            "unit": reading.unit,
-            "timestamp": reading.timestamp,
-            "quality": reading.quality.value,
-        },
-        allow_nan=False,
-    ).encode()
-
-
-def decode_reading(payload: bytes | str) -> Reading:
-    """The inverse of `encode_reading`, for consumers; raises InvalidValueError on anything else."""
-    try:
-        d = json.loads(payload)
-        value, unit, timestamp = d["value"], d["unit"], d["timestamp"]
-        quality = Quality(d["quality"])
-    except (ValueError, TypeError, KeyError) as e:
-        raise InvalidValueError(
-            f"not a gridtap telemetry payload ({e}): expected JSON with value, unit, timestamp, quality; "
-            f"got {payload!r:.200}"
-        ) from None
-    if (value is not None and not isinstance(value, int | float)) or not isinstance(timestamp, int | float):
-        raise InvalidValueError(
-            f"gridtap telemetry payload with non-numeric value or timestamp: {payload!r:.200}"
-        )
-    return Reading(None if value is None else float(value), str(unit), float(timestamp), quality)
 
 
 @dataclass(slots=True, eq=False)
@@ -167,76 +123,6 @@ def _check_deadband(what: str, value: object) -> float:
     if not (math.isfinite(v) and v >= 0):
         raise InvalidValueError(f"deadband {what} must be a finite number ≥ 0, got {v}")
     return v
-
-
-class _ClosingSSLSocket(ssl.SSLSocket):
-    """Closes itself when the TLS handshake fails: paho 2.2 drops such a socket without closing it."""
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise
-
-
-def _client_context(cafile: str | None = None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=cafile)
-    ctx.sslsocket_class = _ClosingSSLSocket
-    return ctx
-
-
-def _check_readable(key: str, path: object) -> None:
-    if not isinstance(path, str | os.PathLike):
-        raise ValueTypeError(f"tls.{key} must be a path, got {path!r}")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as e:
-        raise InvalidValueError(f"tls.{key}: cannot read {path}: {e.strerror}") from None
-
-
-def _ssl_context(tls: ssl.SSLContext | Mapping[str, str] | bool | None) -> ssl.SSLContext | None:
-    if tls is None or tls is False:
-        return None
-    if tls is True:
-        return _client_context()
-    if isinstance(tls, ssl.SSLContext):
-        return tls  # the caller's, used as given
-    if isinstance(tls, Mapping):
-        unknown = set(tls) - _TLS_KEYS
-        if unknown:
-            raise InvalidValueError(
-                f"tls has unknown keys {sorted(unknown)}: expected ca_certs, certfile, keyfile (paths)"
-            )
-        if "keyfile" in tls and "certfile" not in tls:
-            raise InvalidValueError("tls: keyfile given without certfile (the client certificate)")
-        for key in ("ca_certs", "certfile", "keyfile"):
-            if key in tls:
-                _check_readable(key, tls[key])
-        try:
-            ctx = _client_context(tls.get("ca_certs"))
-        except ssl.SSLError as e:
-            raise InvalidValueError(
-                f"tls.ca_certs: {tls['ca_certs']} holds no usable CA certificate: {e}"
-            ) from None
-        if "certfile" in tls:
-            try:
-                ctx.load_cert_chain(tls["certfile"], tls.get("keyfile"))
-            except ssl.SSLError as e:
-                keys = "tls.certfile/tls.keyfile" if "keyfile" in tls else "tls.certfile"
-                raise InvalidValueError(
-                    f"{keys}: {tls['certfile']}{' and ' + tls['keyfile'] if 'keyfile' in tls else ''} "
-                    f"are not a matching PEM certificate and private key: {e}"
-                ) from None
-        return ctx
-    raise ValueTypeError(
-        f"tls must be an ssl.SSLContext, a dict with ca_certs/certfile/keyfile, True or None, got {tls!r}"
-    )
-
-
-def _ha_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 class MqttPublisher:
@@ -322,7 +208,7 @@ class MqttPublisher:
 
         self.dal = dal
         self.host, self.port, self.prefix = host, port, prefix
-        self.client_id = client_id or f"gridtap-{_ha_id(prefix)}-{uuid.uuid4().hex[:8]}"
+        self.client_id = client_id or f"gridtap-{ha_id(prefix)}-{uuid.uuid4().hex[:8]}"
         self.username, self.password = username, password
         self.qos, self.retain = qos, bool(retain)
         self.min_interval = _check_seconds("min_interval", min_interval, allow_zero=True)
@@ -335,7 +221,7 @@ class MqttPublisher:
         self.reconnect_delay = (lo, hi)
         self.flush_timeout = _check_seconds("flush_timeout", flush_timeout, allow_zero=True)
         self.status_topic = f"{prefix}/status"
-        self._ssl = _ssl_context(tls)
+        self._ssl = ssl_context(tls)
 
         self._lock = threading.Lock()  # channel states, and every publish of a value (per-topic order)
         self._channels: dict[str, _Channel] = {}
@@ -557,7 +443,13 @@ class MqttPublisher:
         assert client is not None and reading is not None
         if self.homeassistant and not st.announced:
             st.announced = True
-            config = self._discovery(channel, st)
+            config = discovery_config(
+                channel,
+                st.topic,
+                prefix=self.prefix,
+                status_topic=self.status_topic,
+                ha_prefix=self.ha_prefix,
+            )
             if config is not None:
                 self._track(client.publish(config[0], config[1], qos=1, retain=True))
         self._track(client.publish(st.topic, encode_reading(reading), qos=self.qos, retain=self.retain))
@@ -571,42 +463,6 @@ class MqttPublisher:
             st.announced = False
             if st.latest is not None:
                 self._send(channel, st, now)
-
-    def _discovery(self, channel: str, st: _Channel) -> tuple[str, bytes] | None:
-        """Home Assistant MQTT discovery config of a grid channel (None for other namespaces)."""
-        namespace, name = split_channel(channel)
-        if catalogue_for(namespace) is not CHANNELS:
-            return None
-        spec = channel_spec(channel)
-        node, object_id = _ha_id(self.prefix), _ha_id(f"{namespace}_{name}")
-        device_class, unit = _HA_KIND.get(spec.unit, (None, spec.unit or None))
-        if spec.unit in ("kWh", "kVARh"):
-            state_class = "total" if name == "EnergyNet" else "total_increasing"
-        else:
-            state_class = "measurement"
-        config: dict[str, Any] = {
-            "name": name.replace("_", " "),
-            "unique_id": f"gridtap_{node}_{object_id}",
-            "state_topic": st.topic,
-            "value_template": "{{ value_json.value }}",  # null renders None: HA shows "unknown"
-            "json_attributes_topic": st.topic,
-            "json_attributes_template": (
-                '{{ {"quality": value_json.quality, "timestamp": value_json.timestamp} | tojson }}'
-            ),
-            "availability_topic": self.status_topic,
-            "state_class": state_class,
-            "device": {
-                "identifiers": [f"gridtap_{node}_{namespace}"],
-                "name": f"{self.prefix} {namespace}",
-                "manufacturer": "gridtap",
-                "model": "grid meter",
-            },
-        }
-        if device_class is not None:
-            config["device_class"] = device_class
-        if unit is not None:
-            config["unit_of_measurement"] = unit
-        return f"{self.ha_prefix}/sensor/{node}/{object_id}/config", json.dumps(config).encode()
 
     # --- the flush thread: trailing sends, staleness, re-publishing on (re)connection ---------------
 

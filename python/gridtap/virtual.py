@@ -48,6 +48,7 @@ from gridtap._core import EnergyIntegrator
 from gridtap.channels import BATTERY_CHANNELS, CHANNELS, LOAD_CHANNELS, PV_CHANNELS, catalogue_for
 from gridtap.dal import Dal, Quality, Reading, Snapshot
 from gridtap.errors import ChannelError, InvalidValueError, ValueTypeError
+from gridtap.state import check_owner
 
 __all__ = ["VirtualGridMeter"]
 
@@ -184,16 +185,9 @@ class VirtualGridMeter:
         nothing, for the state of another virtual meter or totals that do not fit, and after the
         first update (its totals would be replaced). Where the namespace's counters in the DAL are
         larger, the next update continues from those instead (see the module docstring)."""
-        ident = self._identity()
-        if not isinstance(state, Mapping) or set(state) != {*ident, "active", "reactive"}:
-            raise InvalidValueError(
-                f"virtual meter {self.namespace}: not a virtual meter state: {state!r:.200}"
-            )
-        for key, mine in ident.items():
-            if state[key] != mine:
-                raise InvalidValueError(
-                    f"virtual meter {self.namespace}: the state is of {key} {state[key]!r}, this meter's is {mine!r}"
-                )
+        check_owner(
+            state, self._identity(), ("active", "reactive"), f"virtual meter {self.namespace}", "meter"
+        )
         if self._active.last_timestamp is not None or self._reactive.last_timestamp is not None:
             raise InvalidValueError(
                 f"virtual meter {self.namespace}: restore_state comes before the first update"

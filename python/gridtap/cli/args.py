@@ -21,6 +21,10 @@ def port(text: str) -> int:
     return _int(text, 1, 65535, "a TCP port")
 
 
+def idcode(text: str) -> int:
+    return _int(text, 1, 65534, "a C37.118 stream IDCODE")
+
+
 def unit_id(text: str) -> int:
     return _int(text, 1, 247, "a Modbus unit id")
 

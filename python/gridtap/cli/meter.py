@@ -55,9 +55,9 @@ def _quadrant_lines(namespace: str, readings: dict[str, Any]) -> list[str]:
 
 
 def _cmd_read(args: argparse.Namespace) -> int:
-    from gridtap.channels import catalogue_for
+    from gridtap.channels import namespace_of_kind
 
-    catalogue_for(args.namespace)  # ChannelError (one line, exit 2) before any connection
+    namespace_of_kind(args.namespace, "grid")  # ChannelError (one line, exit 2) before any connection
 
     async def go() -> tuple[Any, dict[str, Any]]:
         meter = _meter_from_args(args)
@@ -92,45 +92,36 @@ def _cmd_read(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from pymodbus.client import AsyncModbusTcpClient
-    from pymodbus.exceptions import ModbusException
-
+    from gridtap.framing import BadReply, ExceptionReply, Request
+    from gridtap.link import LinkLost, NoReply, TcpLink
     from gridtap.sunspec import METER_MODELS, SunSpecError, scan_models
 
     where = _where(args)
 
     async def go() -> tuple[int, list[Any]]:
-        client = AsyncModbusTcpClient(
-            args.host, port=args.port, timeout=args.timeout, retries=0, reconnect_delay=0
-        )
+        # the adapter's own connection: every reply checked against its request
+        link = TcpLink(args.host, args.port)
         try:
-            async with asyncio.timeout(args.timeout + 1.0):
-                connected = await client.connect()
-        except (TimeoutError, OSError, ModbusException):
-            connected = False
-        if not connected:
-            client.close()
-            raise SunSpecError(f"cannot connect to {where}")
-        try:
+            await link.open(args.timeout + 1.0)
 
             async def read_holding(address: int, count: int) -> list[int] | None:
+                req = Request.read(args.unit, 3, address, count)
                 try:
-                    async with asyncio.timeout(args.timeout + 0.5):
-                        rr = await client.read_holding_registers(address, count=count, device_id=args.unit)
-                except (TimeoutError, ModbusException, OSError) as e:
+                    return req.registers(await link.transact(req, args.timeout))
+                except (ExceptionReply, BadReply):
+                    return None
+                except (NoReply, LinkLost) as e:
                     raise SunSpecError(
-                        f"{where}: no response within {args.timeout} s reading {count} registers at "
-                        f"{address} (unit {args.unit}): {type(e).__name__}"
+                        f"{where}: {e} reading {count} registers at {address} (unit {args.unit})"
                     ) from None
-                return None if rr.isError() else list(rr.registers)
 
             return await scan_models(read_holding)
         finally:
-            client.close()
+            link.close()
 
     try:
         base, models = asyncio.run(go())
-    except SunSpecError as e:
+    except (SunSpecError, LinkLost) as e:
         print(f"gridtap scan: {e}", file=sys.stderr)
         return 1
     print(f"SunSpec base {base}: {len(models)} model(s)")

@@ -12,31 +12,8 @@ import sys
 import time
 from typing import Any
 
+from gridtap.cli import args as types
 from gridtap.dal import Quality, Reading
-
-
-class _ArgError(Exception):
-    pass
-
-
-def _int_arg(name: str, text: str, lo: int, hi: int) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise _ArgError(f"{name} must be an integer {lo}..{hi}, got {text!r}") from None
-    if not lo <= value <= hi:
-        raise _ArgError(f"{name} must be {lo}..{hi}, got {value}")
-    return value
-
-
-def _seconds_arg(name: str, text: str, allow_zero: bool = False) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _ArgError(f"{name} must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise _ArgError(f"{name} must be {'≥ 0' if allow_zero else 'positive'} seconds, got {value}")
-    return value
 
 
 def describe_format(fmt: int) -> str:
@@ -122,7 +99,7 @@ def live_line(meter: Any, readings: dict[str, Reading]) -> str:
     return "  ".join(parts)
 
 
-async def _pmu(args: argparse.Namespace, port: int, idcode: int) -> int:
+async def _pmu(args: argparse.Namespace) -> int:
     from gridtap.pmu import PmuMeter
 
     kw: dict[str, Any] = {"timeout": args.timeout, "invert": args.invert}
@@ -131,7 +108,7 @@ async def _pmu(args: argparse.Namespace, port: int, idcode: int) -> int:
     if args.pmu is not None:
         kw["pmu"] = int(args.pmu) if args.pmu.isdigit() else args.pmu
     factory = PmuMeter.udp if args.udp else PmuMeter.tcp
-    meter = factory(args.host, port, idcode=idcode, **kw)
+    meter = factory(args.host, args.port, idcode=args.id, **kw)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -140,7 +117,7 @@ async def _pmu(args: argparse.Namespace, port: int, idcode: int) -> int:
     try:
         readings = await meter.read()
         if meter.config is None or meter.mapping is None:
-            print(f"gridtap pmu: {args.host}:{port}: {meter.stats.last_error}", file=sys.stderr)
+            print(f"gridtap pmu: {args.host}:{args.port}: {meter.stats.last_error}", file=sys.stderr)
             return 1
         for line in describe_config(meter):
             print(line)
@@ -173,29 +150,22 @@ async def _pmu(args: argparse.Namespace, port: int, idcode: int) -> int:
 
 
 def _cmd_pmu(args: argparse.Namespace) -> int:
-    try:
-        port = _int_arg("PORT", args.port, 1, 65535)
-        idcode = _int_arg("--id", args.id, 1, 65534)
-        args.timeout = _seconds_arg("--timeout", args.timeout)
-        args.interval = _seconds_arg("--interval", args.interval)
-        args.duration = _seconds_arg("--duration", args.duration, allow_zero=True)
-    except _ArgError as e:
-        print(f"gridtap pmu: {e}", file=sys.stderr)
-        return 2
-    return asyncio.run(_pmu(args, port, idcode))
+    return asyncio.run(_pmu(args))
 
 
 def register(sub: Any) -> None:
     c = sub.add_parser("pmu", help="show a PMU's configuration (C37.118.2) and its live values")
     c.add_argument("host", help="PMU or PDC address")
-    c.add_argument("port", help="its port (customarily 4712 for TCP, 4713 for UDP)")
-    c.add_argument("--id", required=True, help="the stream's IDCODE (1..65534)")
+    c.add_argument("port", type=types.port, help="its port (customarily 4712 for TCP, 4713 for UDP)")
+    c.add_argument("--id", type=types.idcode, required=True, help="the stream's IDCODE (1..65534)")
     c.add_argument("--udp", action="store_true", help="commands and data over UDP instead of TCP")
     c.add_argument("--cfg3", action="store_true", help="ask for CFG-3 instead of CFG-2")
     c.add_argument("--pmu", help="which PMU of a multi-PMU stream: station name or IDCODE")
     c.add_argument("--invert", action="store_true", help="reversed CT: flip P and Q")
     c.add_argument("--header", action="store_true", help="also ask for the header frame")
-    c.add_argument("--interval", default="0.5", help="seconds between printed frames")
-    c.add_argument("--duration", default="0", help="seconds to run (default: until Ctrl-C)")
-    c.add_argument("--timeout", default="2", help="seconds to wait for the PMU")
+    c.add_argument("--interval", type=types.seconds, default=0.5, help="seconds between printed frames")
+    c.add_argument(
+        "--duration", type=types.duration, default=0.0, help="seconds to run (default: until Ctrl-C)"
+    )
+    c.add_argument("--timeout", type=types.seconds, default=2.0, help="seconds to wait for the PMU")
     c.set_defaults(func=_cmd_pmu)

@@ -39,6 +39,7 @@ from gridtap._core import (
     encode_c37118_header,
 )
 from gridtap.errors import InvalidValueError
+from gridtap.pmu_link import Command
 from gridtap.sim.scenario import GridScenario
 
 __all__ = ["PmuSimulator"]
@@ -48,6 +49,11 @@ log = logging.getLogger(__name__)
 _A = cmath.rect(1.0, 2.0 * math.pi / 3.0)  # the 120° operator
 _PHASE_ANGLES = (0.0, -2.0 * math.pi / 3.0, 2.0 * math.pi / 3.0)
 _BLOCK_SECONDS = 1.0  # scenario values are fetched a second of frames at a time
+_CONFIG_FRAMES: dict[int, str] = {
+    Command.SEND_CFG1: "cfg1",
+    Command.SEND_CFG2: "cfg2",
+    Command.SEND_CFG3: "cfg3",
+}
 
 
 class _Client:
@@ -58,7 +64,6 @@ class _Client:
         self.send = send
         self.decoder = C37118Decoder()
         self.task: asyncio.Task[None] | None = None
-        self.frames_sent = 0
         self.close: Callable[[], None] = lambda: None
 
     def on_bytes(self, data: bytes) -> None:
@@ -70,15 +75,15 @@ class _Client:
     def on_command(self, cmd: int) -> None:
         sim = self.sim
         now = sim.pmu_time()
-        if cmd == 1:
+        if cmd == Command.TURN_OFF:
             self.stop()
-        elif cmd == 2:
+        elif cmd == Command.TURN_ON:
             if self.task is None or self.task.done():
                 self.task = asyncio.get_running_loop().create_task(self._stream())
-        elif cmd == 3:
+        elif cmd == Command.SEND_HEADER:
             self.send(encode_c37118_header(sim.idcode, sim.header, now, version=sim.version))
-        elif cmd in (4, 5) or (cmd == 6 and sim.version == 2):
-            kind = {4: "cfg1", 5: "cfg2", 6: "cfg3"}[cmd]
+        elif cmd in _CONFIG_FRAMES and (cmd != Command.SEND_CFG3 or sim.version == 2):
+            kind = _CONFIG_FRAMES[cmd]
             self.send(encode_c37118_config(sim.config, now, type=kind, version=sim.version))
 
     def stop(self) -> None:
@@ -112,7 +117,6 @@ class _Client:
                 self.send(sim.data_frame(k, block, i, theta))
             except (ConnectionError, OSError):
                 return
-            self.frames_sent += 1
             sim.frames_sent += 1
             # the phasors turn by the frequency's distance from nominal (C37.118.1 phasor definition)
             theta = math.remainder(theta + 2.0 * math.pi * (freq - sim.fnom) / rate, 2.0 * math.pi)
@@ -331,10 +335,6 @@ class PmuSimulator:
     @property
     def clients(self) -> int:
         return len(self._clients)
-
-    def client_frames(self) -> list[int]:
-        """Frames sent to each current client."""
-        return [c.frames_sent for c in self._clients]
 
     async def drop_connections(self, down_for: float = 0.0) -> None:
         """Cut every client. With `down_for` > 0 the PMU also stops listening for that long."""

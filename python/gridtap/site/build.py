@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = [
     "METER_OPTIONS",
     "edge_cycle",
-    "meter",
     "meter_address",
     "meter_state_key",
     "meters",
@@ -37,26 +36,6 @@ __all__ = [
 METER_OPTIONS = (
     "unit_id", "invert", "slow_interval", "timeout", "max_backoff", "frozen_after", "rocof_window", "max_gap",
 )  # fmt: skip
-
-
-def meter(m: Mapping[str, Any]) -> ModbusMeter:
-    from gridtap.modbus import ModbusMeter
-
-    kw = {k: m[k] for k in METER_OPTIONS if k in m}
-    if m["transport"] == "rtu":
-        serial = {k: m[k] for k in ("parity", "stopbits", "bytesize") if k in m}
-        return ModbusMeter.rtu(
-            m["device"],
-            m.get("baudrate", 9600),
-            profile=m["profile"],
-            namespace=m["namespace"],
-            **serial,
-            **kw,
-        )
-    framer = "rtu" if m["transport"] == "rtu-over-tcp" else "socket"
-    return ModbusMeter.tcp(
-        m["host"], m.get("port", 502), profile=m["profile"], namespace=m["namespace"], framer=framer, **kw
-    )
 
 
 def pmu(m: Mapping[str, Any]) -> PmuMeter:
@@ -91,7 +70,7 @@ def meters(entries: Sequence[Mapping[str, Any]]) -> tuple[list[ModbusBus], list[
     return buses, built
 
 
-def pmu_state_key(m: Mapping[str, Any], built: PmuMeter) -> str:
+def pmu_state_key(built: PmuMeter) -> str:
     from gridtap.state import pmu_key
 
     address = f"{built.transport}://{built.host}:{built.port}"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gridtap.channels import catalogue_for
+from gridtap.channels import namespace_of_kind
 from gridtap.errors import ChannelError, GridtapError
 
 __all__ = ["Checker", "SiteError", "Spec"]
@@ -57,12 +57,9 @@ class Checker:
 
     def namespace(self, key: str, ns: str, kind: str) -> str:
         try:
-            catalogue_for(ns)
+            return namespace_of_kind(ns, kind)
         except ChannelError as e:
             raise self.fail(key, str(e)) from None
-        if not ns.startswith(kind):
-            raise self.fail(key, f"expected a {kind} namespace ({kind} or {kind}_<name>), got {ns!r}")
-        return ns
 
     def path(self, key: str, value: str) -> Path:
         """A path in the site file: relative ones are relative to the site file's folder."""

@@ -107,7 +107,6 @@ _STATIC: dict[str, Spec] = {
     "frequency": number(0.0, above=True), "voltage": number(0.0, above=True),
     "battery_max_charge_w": number(0.0), "battery_max_discharge_w": number(0.0),
 }  # fmt: skip
-_TLS_FILES = ("ca_certs", "certfile", "keyfile")
 
 
 def _profile(c: Checker, key: str, value: str, *, sunspec: bool = True) -> str:
@@ -242,7 +241,7 @@ def _meter(c: Checker, where: str, m: Any, seen: set[str]) -> dict[str, Any]:
         raise c.fail(f"{where}.transport", f"expected tcp, rtu-over-tcp or rtu, got {transport!r}")
     _unique_namespace(c, f"{where}.namespace", t["namespace"], seen)
     t["profile"] = _profile(c, f"{where}.profile", t["profile"])
-    c.build(where, lambda: build.meter(t), t)
+    c.build(where, lambda: build.meters([t]), t)
     return t
 
 
@@ -369,16 +368,18 @@ def _controllers(c: Checker, data: Any) -> dict[str, Any]:
 
 
 def _telemetry(c: Checker, data: Any) -> dict[str, Any]:
+    from gridtap.mqtt_tls import TLS_KEYS
     from gridtap.telemetry import MqttPublisher
 
+    tls_files = sorted(TLS_KEYS)
     t = _kwargs_for(c, "telemetry", data, MqttPublisher, skip=("self", "dal"))
     tls = t.get("tls")
     if isinstance(tls, Mapping):
-        t["tls"] = c.table(tls, "telemetry.tls", {}, {k: text for k in _TLS_FILES})
+        t["tls"] = c.table(tls, "telemetry.tls", {}, {k: text for k in tls_files})
         for k in t["tls"]:
             t["tls"][k] = c.existing_file(f"telemetry.tls.{k}", t["tls"][k])
     elif tls is not None and not isinstance(tls, bool):
-        raise c.fail("telemetry.tls", f"expected true or a table of {', '.join(_TLS_FILES)}, got {tls!r}")
+        raise c.fail("telemetry.tls", f"expected true or a table of {', '.join(tls_files)}, got {tls!r}")
     c.build("telemetry", lambda: build.publisher(Dal(), t), t)
     return t
 

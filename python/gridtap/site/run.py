@@ -144,8 +144,8 @@ class _SiteRun:
         from gridtap.state import HasState, SiteState, virtual_meter_key
 
         sources: dict[str, HasState] = {build.meter_state_key(m, meter): meter for m, meter in self.meters}
-        for m, pmu in self.pmus:
-            sources[build.pmu_state_key(m, pmu)] = pmu
+        for _, pmu in self.pmus:
+            sources[build.pmu_state_key(pmu)] = pmu
         for _, vm in self.virtual_meters:
             sources[virtual_meter_key(vm.namespace, vm.load, vm.pv, vm.battery)] = vm
         state = SiteState(self.site.state_file, sources)
