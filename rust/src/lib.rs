@@ -17,3 +17,4 @@ pub mod phasor_power;
 pub mod pipeline;
 pub mod profile;
 pub mod rocof;
+pub mod simd;
