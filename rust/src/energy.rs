@@ -296,7 +296,7 @@ impl EnergyIntegrator {
         // one sample at a time until the next interval falls in lane 0 (and past the first
         // sample, whose predecessor is the state's); then blocks, then the rest one at a time
         let mut j = 0;
-        while j < n && (j == 0 || self.intervals % LANES as u64 != 0) {
+        while j < n && (j == 0 || !self.intervals.is_multiple_of(LANES as u64)) {
             let (t, p) = (ts[j], ps[j]);
             if !(t > prev && t < f64::INFINITY && p.is_finite()) {
                 return false;

@@ -18,3 +18,4 @@ pub mod pipeline;
 pub mod profile;
 pub mod rocof;
 pub mod simd;
+mod slope_window;

@@ -605,7 +605,7 @@ pub fn decode_frames(
     outs: &mut [&mut [f64]],
 ) -> Result<()> {
     let fl = p.frame_length;
-    if fl == 0 || frames.len() % fl != 0 {
+    if fl == 0 || !frames.len().is_multiple_of(fl) {
         return Err(input_err!(
             "{} registers are not whole frames of {fl} registers",
             frames.len()

@@ -252,7 +252,7 @@ fn decode_words<const W: usize>(
 /// Decode a run of equally typed values. `regs.len()` must be a multiple of the type's width.
 pub fn decode_values(regs: &[u16], dtype: DType, order: WordOrder, scale: f64) -> Result<Vec<f64>> {
     let w = dtype.words();
-    if regs.len() % w != 0 {
+    if !regs.len().is_multiple_of(w) {
         return Err(input_err!(
             "{} registers do not hold whole {} values ({} registers each)",
             regs.len(),
