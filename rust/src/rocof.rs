@@ -85,16 +85,54 @@ pub fn check_finite(values: &[f64], name: &str) -> Result<()> {
 /// Length, timestamps and finiteness of a timestamped series chunk, in one pass over the data.
 pub fn check_series(last: Option<f64>, ts: &[f64], values: &[f64], name: &str) -> Result<()> {
     check_length(ts.len(), values, name)?;
-    let mut prev = last.unwrap_or(f64::NEG_INFINITY);
-    for (&t, &v) in ts.iter().zip(values) {
-        if !(t > prev && t < f64::INFINITY && v.is_finite()) {
-            // name the problem: the timestamps first, then the values
-            check_timestamps(last, ts)?;
-            check_finite(values, name)?;
-        }
-        prev = t;
+    if !series_ok(crate::simd::level(), last, ts, values) {
+        // name the problem: the timestamps first, then the values
+        check_timestamps(last, ts)?;
+        check_finite(values, name)?;
     }
     Ok(())
+}
+
+/// Whether every timestamp is finite and after the one before (the first after `last`) and
+/// every value finite. Branch-free over blocks, so that it vectorises.
+fn series_ok(level: Level, last: Option<f64>, ts: &[f64], values: &[f64]) -> bool {
+    #[inline(always)]
+    fn body(last: Option<f64>, ts: &[f64], values: &[f64]) -> bool {
+        let (Some(&first), Some(&v0)) = (ts.first(), values.first()) else {
+            return true;
+        };
+        let prev = last.unwrap_or(f64::NEG_INFINITY);
+        if !(first > prev && first < f64::INFINITY && v0.is_finite()) {
+            return false;
+        }
+        let (later, before) = (&ts[1..], &ts[..ts.len() - 1]);
+        let later_values = &values[1..ts.len()];
+        for ((t1, t0), v) in later
+            .chunks(1024)
+            .zip(before.chunks(1024))
+            .zip(later_values.chunks(1024))
+        {
+            let mut ok = true;
+            for ((&t1, &t0), &v) in t1.iter().zip(t0).zip(v) {
+                ok &= (t1 > t0) & (t1 < f64::INFINITY) & (v.abs() < f64::INFINITY);
+            }
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
+    unsafe fn body_avx512(last: Option<f64>, ts: &[f64], values: &[f64]) -> bool {
+        body(last, ts, values)
+    }
+    match level {
+        // Safety: `level` says the CPU has the features
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { body_avx512(last, ts, values) },
+        _ => body(last, ts, values),
+    }
 }
 
 /// How the RoCoF is estimated from the samples inside the window.
@@ -783,5 +821,51 @@ mod tests {
         assert!(trip.update(&[T0 + 1.0], &[f64::INFINITY]).is_err());
         assert!(RocofTrip::new(0.0, 0.5).is_err());
         assert!(RocofTrip::new(1.0, -0.5).is_err());
+    }
+}
+
+/// Timing of the kernel alone, without Python: `cargo test --release rocof_speed -- --ignored
+/// --nocapture` (no assertion on time: the machine is shared).
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn rocof_speed() {
+        let n = 1_000_000;
+        for (window, jitter) in [(0.5, 0.0), (0.5, 0.25), (0.004, 0.0), (0.004, 0.25)] {
+            let mut x = 1u64;
+            let ts: Vec<f64> = (0..n)
+                .map(|k| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                    1.8e9 + (k as f64 + jitter * (2.0 * u - 1.0)) / 1000.0
+                })
+                .collect();
+            let fs: Vec<f64> = (0..n)
+                .map(|k| 50.0 + 0.05 * (k as f64 / 1000.0).sin())
+                .collect();
+            let mut out = vec![0.0; n];
+            for level in [Level::Baseline, crate::simd::level()] {
+                let mut best = 1e9f64;
+                for _ in 0..20 {
+                    let mut est = RocofEstimator::new(RocofConfig {
+                        window,
+                        ..RocofConfig::default()
+                    })
+                    .unwrap();
+                    let s = std::time::Instant::now();
+                    est.run_unchecked(level, &ts, &fs, &mut out);
+                    best = best.min(s.elapsed().as_secs_f64());
+                }
+                println!(
+                    "window {window} jitter {jitter} {level:?}: {:.3} ms",
+                    best * 1e3
+                );
+            }
+        }
     }
 }

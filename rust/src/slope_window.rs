@@ -18,11 +18,15 @@
 /// Samples per group: one 512-bit vector of float64.
 pub(crate) const GROUP: usize = 8;
 
-/// The reference moves to the window every `REBASE_WINDOWS` window lengths (at least every
-/// `MIN_REBASE_INTERVAL` samples); recomputing the window's prefix sums costs one window of
-/// additions, so this is amortised O(1) per sample.
+/// The reference moves to the window every `REBASE_WINDOWS` window lengths, at least
+/// `MIN_REBASE_INTERVAL` samples apart, or sooner when it lies more than `FAR_SPANS` window spans
+/// behind the window (after a gap). Recomputing the window's prefix sums costs one window of
+/// additions, so this is amortised O(1) per sample, and the reference stays close enough that the
+/// centred sums keep their digits (the cancellation in n·Σx² − (Σx)² grows with the square of the
+/// reference's distance over the window's spread: at most ~64² here, about 1e-11 relative).
 const REBASE_WINDOWS: u64 = 8;
-const MIN_REBASE_INTERVAL: u64 = 8;
+const MIN_REBASE_INTERVAL: u64 = 256;
+const FAR_SPANS: f64 = 64.0;
 
 /// Sample (t, f) history and prefix sums. Positions count from 1 for the first sample ever;
 /// position 0, and position lo at a rebase, hold the zero prefix. Slot `p - base` of each vector
@@ -95,8 +99,9 @@ impl History {
     }
 
     /// At the start `gs` of a group (gs > 0), with the window starting at `lo`: move the reference
-    /// to the window if it is due, and recompute the window's prefix sums from it.
-    /// Returns whether it moved. Deciding twice for one group changes nothing.
+    /// to the window if it is due, and recompute the window's prefix sums from it. Returns whether
+    /// it moved. Deciding twice for one group changes nothing.
+    #[inline(always)]
     pub(crate) fn maybe_rebase(&mut self, gs: u64, lo: u64) -> bool {
         if self.decided == gs + 1 {
             return false;
@@ -105,28 +110,36 @@ impl History {
         let len = gs - lo;
         let (t_oldest, t_newest) = (self.t[self.slot(lo)], self.t[self.slot(gs - 1)]);
         let due = gs - self.rebased_at >= (REBASE_WINDOWS * len).max(MIN_REBASE_INTERVAL)
-            || t_oldest - self.t_ref > REBASE_WINDOWS as f64 * (t_newest - t_oldest);
-        if !due {
-            return false;
+            || t_oldest - self.t_ref > FAR_SPANS * (t_newest - t_oldest);
+        if due {
+            self.rebase(gs, lo);
         }
+        due
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rebase(&mut self, gs: u64, lo: u64) {
         let first = self.slot(lo);
+        let last = self.slot(gs);
         (self.t_ref, self.f_ref) = (self.t[first], self.f[first]);
+        let (t_ref, f_ref) = (self.t_ref, self.f_ref);
+        let (ts, fs) = (&self.t[first..last], &self.f[first..last]);
+        let [ex, ey, exx, exy] = &mut self.e;
+        let (ex, ey) = (&mut ex[first - 1..last], &mut ey[first - 1..last]);
+        let (exx, exy) = (&mut exx[first - 1..last], &mut exy[first - 1..last]);
         let mut sums = [0.0; 4];
-        for e in &mut self.e {
-            e[first - 1] = 0.0;
-        }
-        for s in first..self.slot(gs) {
-            let x = self.t[s] - self.t_ref;
-            let y = self.f[s] - self.f_ref;
-            for (acc, v) in sums.iter_mut().zip([x, y, x * x, x * y]) {
-                *acc += v;
-            }
-            for (e, &acc) in self.e.iter_mut().zip(&sums) {
-                e[s] = acc;
-            }
+        (ex[0], ey[0], exx[0], exy[0]) = (0.0, 0.0, 0.0, 0.0);
+        for (k, (&t, &f)) in ts.iter().zip(fs).enumerate() {
+            let x = t - t_ref;
+            let y = f - f_ref;
+            sums[0] += x;
+            sums[1] += y;
+            sums[2] += x * x;
+            sums[3] += x * y;
+            (ex[k + 1], ey[k + 1], exx[k + 1], exy[k + 1]) = (sums[0], sums[1], sums[2], sums[3]);
         }
         self.rebased_at = gs;
-        true
     }
 
     /// The prefix sums of the group starting at sample `gs` (all GROUP lanes, whether their
@@ -240,26 +253,25 @@ pub(crate) mod avx512 {
     use super::{History, GROUP};
     use std::arch::x86_64::*;
 
-    /// Running sums of a group: shift in zeros by 1, 2 and 4 lanes and add, as `scan`.
+    /// Running sums of a group: shift in zeros by 1, 2 and 4 lanes and add, as `scan`. The shifts
+    /// are zero-masked permutations: the compiler turns lane shifts with zeros (`valignq`) into
+    /// `vexpandpd`, which is three times slower here.
     #[inline(always)]
     unsafe fn scan(v: __m512d) -> __m512d {
-        let zero = _mm512_setzero_pd();
         let mut a = v;
-        let s1 = _mm512_castsi512_pd(_mm512_alignr_epi64::<7>(
-            _mm512_castpd_si512(a),
-            _mm512_castpd_si512(zero),
-        ));
-        a = _mm512_add_pd(a, s1);
-        let s2 = _mm512_castsi512_pd(_mm512_alignr_epi64::<6>(
-            _mm512_castpd_si512(a),
-            _mm512_castpd_si512(zero),
-        ));
-        a = _mm512_add_pd(a, s2);
-        let s4 = _mm512_castsi512_pd(_mm512_alignr_epi64::<4>(
-            _mm512_castpd_si512(a),
-            _mm512_castpd_si512(zero),
-        ));
-        _mm512_add_pd(a, s4)
+        a = _mm512_add_pd(a, _mm512_maskz_permutexvar_pd(0xFE, shift_index::<1>(), a));
+        a = _mm512_add_pd(a, _mm512_maskz_permutexvar_pd(0xFC, shift_index::<2>(), a));
+        _mm512_add_pd(a, _mm512_maskz_permutexvar_pd(0xF0, shift_index::<4>(), a))
+    }
+
+    /// Lane k takes lane k − D (lanes below D are masked to zero by the caller).
+    #[inline(always)]
+    unsafe fn shift_index<const D: i64>() -> __m512i {
+        let lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        _mm512_max_epi64(
+            _mm512_sub_epi64(lane, _mm512_set1_epi64(D)),
+            _mm512_setzero_si512(),
+        )
     }
 
     /// # Safety
@@ -277,17 +289,8 @@ pub(crate) mod avx512 {
         let idx = _mm512_loadu_si512(lo_slot.as_ptr() as *const __m512i);
         let e = &h.e;
         let carry = [0, 1, 2, 3].map(|a| _mm512_set1_pd(e[a][s - 1]));
-        let last = _mm512_set1_epi64(GROUP as i64 - 1);
-        sums_and_slopes(
-            h,
-            s,
-            t,
-            idx,
-            _mm512_loadu_pd(n.as_ptr()),
-            carry,
-            r.as_mut_ptr(),
-            last,
-        );
+        let nn = _mm512_loadu_pd(n.as_ptr());
+        sums_and_slopes(h, s, t, idx, nn, carry, None, r.as_mut_ptr());
     }
 
     /// Whole groups from `gs` on while they are in steady state, with the window's start found
@@ -315,7 +318,8 @@ pub(crate) mod avx512 {
         let one = _mm512_set1_epi64(1);
         let lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
         let last = _mm512_set1_epi64(GROUP as i64 - 1);
-        let mut carry: Option<[__m512d; 4]> = None;
+        // the sums of the group before, while it was computed here (and not rebased since)
+        let mut prev: Option<[__m512d; 4]> = None;
         let mut done = 0;
         // lane k tests the samples from j − behind on (j = gs + k): a fixed distance, so that the
         // loads do not wait for the window's start found in the group before
@@ -325,7 +329,7 @@ pub(crate) mod avx512 {
                 break;
             }
             if h.maybe_rebase(gs, lo) {
-                carry = None;
+                prev = None;
             }
             let p = h.t.as_ptr();
             let s = h.slot(gs);
@@ -358,23 +362,27 @@ pub(crate) mod avx512 {
                 _mm512_add_epi64(_mm512_set1_epi64((gs - behind) as i64), lane),
                 count,
             );
-            // at least two samples stay; and a window's start never moves back
-            let floor = _mm512_set1_epi64(lo as i64);
+            // at least two samples stay; and a window's start never moves back: the running
+            // maximum over the group, which must not fall below the start before the group (in
+            // steady state it does not; checked off the loop's critical path)
             let mut start = _mm512_min_epu64(first_kept, _mm512_sub_epi64(j, one));
-            start = _mm512_max_epu64(start, floor);
-            start = _mm512_max_epu64(start, _mm512_alignr_epi64::<7>(start, floor));
-            start = _mm512_max_epu64(start, _mm512_alignr_epi64::<6>(start, floor));
-            start = _mm512_max_epu64(start, _mm512_alignr_epi64::<4>(start, floor));
+            let up = |s: __m512i, m: __mmask8, i: __m512i| _mm512_maskz_permutexvar_epi64(m, i, s);
+            start = _mm512_max_epu64(start, up(start, 0xFE, shift_index::<1>()));
+            start = _mm512_max_epu64(start, up(start, 0xFC, shift_index::<2>()));
+            start = _mm512_max_epu64(start, up(start, 0xF0, shift_index::<4>()));
+            if (_mm_cvtsi128_si64(_mm512_castsi512_si128(start)) as u64) < lo {
+                start = _mm512_max_epu64(start, _mm512_set1_epi64(lo as i64));
+            }
             let nn = _mm512_cvtepi64_pd(_mm512_add_epi64(_mm512_sub_epi64(j, start), one));
             let idx = _mm512_sub_epi64(start, _mm512_set1_epi64(h.base as i64));
-            let c = match carry {
-                Some(c) => c,
+            let c = match prev {
+                Some(sums) => sums.map(|v| _mm512_permutexvar_pd(last, v)),
                 None => {
                     let e = &h.e;
                     [0, 1, 2, 3].map(|a| _mm512_set1_pd(e[a][s - 1]))
                 }
             };
-            carry = Some(sums_and_slopes(h, s, t, idx, nn, c, o.as_mut_ptr(), last));
+            prev = Some(sums_and_slopes(h, s, t, idx, nn, c, prev, o.as_mut_ptr()));
             lo = _mm_cvtsi128_si64(_mm512_extracti64x2_epi64::<3>(start)) as u64;
             lo = lo.max(_mm_extract_epi64::<1>(_mm512_extracti64x2_epi64::<3>(start)) as u64);
             gs += GROUP as u64;
@@ -395,39 +403,52 @@ pub(crate) mod avx512 {
         idx: __m512i,
         nn: __m512d,
         carry: [__m512d; 4],
+        prev: Option<[__m512d; 4]>,
         out: *mut f64,
-        last: __m512i,
     ) -> [__m512d; 4] {
         let f = _mm512_loadu_pd(h.f.as_ptr().add(s));
         let x = _mm512_sub_pd(t, _mm512_set1_pd(h.t_ref));
         let y = _mm512_sub_pd(f, _mm512_set1_pd(h.f_ref));
         let v = [x, y, _mm512_mul_pd(x, x), _mm512_mul_pd(x, y)];
-        // the windows' starts are usually consecutive (the window slides by one sample): then
-        // one plain load instead of a gather
+        // Where the windows start: within this group or the one before (a short window), the sums
+        // are taken from registers: loading them back from the stores just made would wait for
+        // the stores to reach the cache. Else one plain load when the starts are consecutive
+        // (the window slides by one sample), two loads and a permutation when they are close
+        // (jitter), or a gather.
+        let from_prev = _mm512_sub_epi64(idx, _mm512_set1_epi64(s as i64 - GROUP as i64));
+        let in_registers = prev.is_some()
+            && _mm512_cmplt_epu64_mask(from_prev, _mm512_set1_epi64(2 * GROUP as i64)) == 0xFF;
         let first = _mm_cvtsi128_si64(_mm512_castsi512_si128(idx));
         let iota = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-        let consecutive =
-            _mm512_cmpeq_epi64_mask(idx, _mm512_add_epi64(_mm512_set1_epi64(first), iota)) == 0xFF;
+        let from_first = _mm512_sub_epi64(idx, _mm512_set1_epi64(first));
+        let consecutive = _mm512_cmpeq_epi64_mask(from_first, iota) == 0xFF;
+        // jitter: the starts move by 0, 1 or 2 samples, all within two vectors from the first
+        let near = _mm512_cmplt_epu64_mask(from_first, _mm512_set1_epi64(2 * GROUP as i64)) == 0xFF;
+        let prev = prev.unwrap_or([_mm512_setzero_pd(); 4]);
         let mut w = [_mm512_setzero_pd(); 4];
-        let mut next = [_mm512_setzero_pd(); 4];
+        let mut sums = [_mm512_setzero_pd(); 4];
         for (j, e) in h.e.iter_mut().enumerate() {
             let p = e.as_mut_ptr();
-            let sums = _mm512_add_pd(scan(v[j]), carry[j]);
-            _mm512_storeu_pd(p.add(s), sums);
-            next[j] = _mm512_permutexvar_pd(last, sums);
-            // after the store: a short window starts inside its own group
-            let starts = if consecutive {
+            sums[j] = _mm512_add_pd(scan(v[j]), carry[j]);
+            _mm512_storeu_pd(p.add(s), sums[j]);
+            let starts = if in_registers {
+                _mm512_permutex2var_pd(prev[j], from_prev, sums[j])
+            } else if consecutive {
                 _mm512_loadu_pd(p.add(first as usize))
+            } else if near {
+                let a = _mm512_loadu_pd(p.add(first as usize));
+                let b = _mm512_loadu_pd(p.add(first as usize + GROUP));
+                _mm512_permutex2var_pd(a, from_first, b)
             } else {
                 _mm512_i64gather_pd::<8>(idx, p)
             };
-            w[j] = _mm512_sub_pd(sums, starts);
+            w[j] = _mm512_sub_pd(sums[j], starts);
         }
         let num = _mm512_sub_pd(_mm512_mul_pd(nn, w[3]), _mm512_mul_pd(w[0], w[1]));
         let den = _mm512_sub_pd(_mm512_mul_pd(nn, w[2]), _mm512_mul_pd(w[0], w[0]));
         let positive = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(den, _mm512_setzero_pd());
         let q = _mm512_mask_div_pd(_mm512_set1_pd(f64::NAN), positive, num, den);
         _mm512_storeu_pd(out, q);
-        next
+        sums
     }
 }
