@@ -48,6 +48,7 @@ impl<const N: usize> Default for Tile<N> {
 impl<const N: usize> Tile<N> {
     /// Decode the fields of `k` frames (`frames` holds exactly k rows). `block_ok` holds one
     /// flag per frame and block; a field of a block that was not read is invalid (NaN).
+    #[inline(always)]
     fn read_fields(
         &mut self,
         p: &CompiledProfile,
@@ -91,6 +92,7 @@ impl<const N: usize> Tile<N> {
 
     /// Bring the tile's first `k` frames to the standard convention and add the stateless
     /// aggregates, column by column: invert, totals from phases, S, PF, imbalance, EnergyNet.
+    #[inline(always)]
     fn aggregate(&mut self, p: &CompiledProfile, invert: bool, k: usize) {
         let Tile { cols, scratch, src } = self;
         let m = &p.from_meter;
@@ -232,9 +234,16 @@ impl<const N: usize> Tile<N> {
     }
 
     /// Copy the first `k` values of the channels `chans` to `outs[..][start..start + k]`.
+    #[inline(always)]
     fn write_out(&self, chans: &[usize], k: usize, start: usize, outs: &mut [&mut [f64]]) {
         for (out, &ch) in outs.iter_mut().zip(chans) {
-            out[start..start + k].copy_from_slice(&self.cols[ch][..k]);
+            if k == N {
+                // a whole tile: a copy of known length, inlined (no call per column)
+                let dst: &mut [f64; N] = (&mut out[start..start + N]).try_into().expect("N values");
+                *dst = self.cols[ch];
+            } else {
+                out[start..start + k].copy_from_slice(&self.cols[ch][..k]);
+            }
         }
     }
 }
@@ -614,14 +623,67 @@ pub fn decode_frames(
     let n = frames.len() / fl;
     let chans = decoded_channels(p);
     check_outs(outs, chans.len(), n)?;
+    match crate::simd::level() {
+        // Safety: `level` says the CPU has the features
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::Level::Avx512 => unsafe {
+            decode_tiles_avx512(p, frames, invert, &chans, outs)
+        },
+        _ => decode_tiles(p, frames, invert, &chans, outs),
+    }
+    Ok(())
+}
+
+/// `decode_tiles` compiled for AVX-512 (the column loops vectorise).
+///
+/// # Safety
+/// The CPU must have the AVX-512 features (`simd::level()`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
+unsafe fn decode_tiles_avx512(
+    p: &CompiledProfile,
+    frames: &[u16],
+    invert: bool,
+    chans: &[usize],
+    outs: &mut [&mut [f64]],
+) {
+    decode_tiles(p, frames, invert, chans, outs)
+}
+
+#[inline(always)]
+fn decode_tiles(
+    p: &CompiledProfile,
+    frames: &[u16],
+    invert: bool,
+    chans: &[usize],
+    outs: &mut [&mut [f64]],
+) {
+    let fl = p.frame_length;
     let mut tile = Tile::<TILE>::default();
     for (start, chunk) in (0..).step_by(TILE).zip(frames.chunks(TILE * fl)) {
         let k = chunk.len() / fl;
+        // the fields are read column by column, jumping from frame to frame (a cache miss per
+        // frame and field): ask for the next tile's frames now, so they arrive meanwhile
+        prefetch(frames.get((start + TILE) * fl..(start + 2 * TILE) * fl));
         tile.read_fields(p, chunk, k, None);
         tile.aggregate(p, invert, k);
-        tile.write_out(&chans, k, start, outs);
+        tile.write_out(chans, k, start, outs);
     }
-    Ok(())
+}
+
+/// Hint the CPU to bring `words` into its caches (no effect where there is no such hint).
+#[inline(always)]
+fn prefetch(words: Option<&[u16]>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(words) = words {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        for line in words.chunks(32) {
+            // Safety: prefetching is a hint; the address is inside the slice
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr() as *const i8) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = words;
 }
 
 pub fn channel_name(slot: usize) -> &'static str {
