@@ -14,6 +14,7 @@ pub mod counter;
 pub mod energy;
 pub mod fallback;
 pub mod phasor_power;
+mod frame_decode;
 pub mod pipeline;
 pub mod profile;
 pub mod rocof;
