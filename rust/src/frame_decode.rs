@@ -397,12 +397,6 @@ mod tests {
             "ActivePower_L2",
             "ActivePower_L3",
             "ApparentPower_L1",
-        ];
-        let names = [
-            names[0],
-            names[1],
-            names[2],
-            names[3],
             "ApparentPower_L2",
             "ApparentPower_L3",
             "Frequency",
