@@ -20,9 +20,14 @@ in the README's short table too.
 
 from __future__ import annotations
 
+import os
+
+# numpy's BLAS starts a spinning worker thread per core; on a 2-core machine it competes with the
+# code being timed (gridtap and numpy alike). None of the baselines calls BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import json
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -120,6 +125,9 @@ class Row:
     goal: float | None = None
     seconds: float | None = None
     readme: str | None = None
+    # which comparison of the case (the `key` of `add`) and its unit, e.g. "100,000 frames, alone"
+    variant: str = ""
+    unit: str = ""
 
 
 class RatioTable:
@@ -181,6 +189,8 @@ class RatioTable:
                     target,
                     seconds,
                     readme.get(label),
+                    key,
+                    unit,
                 )
             )
 
@@ -235,6 +245,8 @@ class RatioTable:
                 "seconds": r.seconds,
                 "met": r.met,
                 "readme": r.readme,
+                "variant": r.variant,
+                "unit": r.unit,
             }
             for r in self.rows
         ]

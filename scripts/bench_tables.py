@@ -43,6 +43,8 @@ class Agg:
     what: str
     target: float | None
     readme: str | None
+    variant: str = ""
+    unit: str = ""
     numbers: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
@@ -54,10 +56,13 @@ def load(paths: list[Path]) -> tuple[list[Agg], int]:
     for path in paths:
         data = json.loads(path.read_text(encoding="utf-8"))
         for r in data["rows"]:
-            key = (r["case"], r["label"], r["kind"])
+            variant, unit = r.get("variant", ""), r.get("unit", "")
+            key = (r["case"], variant, r["label"], r["kind"])
             a = rows.get(key)
             if a is None:
-                a = rows[key] = Agg(r["case"], r["label"], r["kind"], r["what"], r["target"], r["readme"])
+                a = rows[key] = Agg(
+                    r["case"], r["label"], r["kind"], r["what"], r["target"], r["readme"], variant, unit
+                )
             if r["number"] is not None:
                 a.numbers.append(float(r["number"]))
             if r["seconds"] is not None:
@@ -106,11 +111,15 @@ def target_text(a: Agg) -> str:
     return f"≤ {a.target:g}x" if a.kind == "floor" else f"≥ {a.target:g}x"
 
 
-def gridtap_time(rows: list[Agg], case: str) -> str:
+def gridtap_time(rows: list[Agg], case: str, variant: str) -> str:
     for a in rows:
-        if a.case == case and a.kind == "time":
+        if a.case == case and a.variant == variant and a.kind == "time":
             return span(a.seconds, seconds)
     return ""
+
+
+def case_text(a: Agg) -> str:
+    return f"{a.case} (per {a.unit})" if a.unit else a.case
 
 
 def readme_table(rows: list[Agg], runs: int) -> str:
@@ -138,7 +147,7 @@ def docs_table(rows: list[Agg], runs: int) -> str:
     for a in rows:
         if a.kind == "time":
             continue
-        g = gridtap_time(rows, a.case)
+        g = gridtap_time(rows, a.case, a.variant)
         if a.kind == "speedup":
             against = f"{a.label}: {span(a.seconds, seconds)}"
             value = f"{span(a.numbers, ratio)}x"
@@ -147,7 +156,7 @@ def docs_table(rows: list[Agg], runs: int) -> str:
             value = f"{span(a.numbers, ratio)}x the floor"
         else:
             against, value, g = a.label, " / ".join(sorted(set(a.values))), ""
-        out.append(f"| {a.case} | {g} | {against} | {value} | {target_text(a)} | {verdict(a)} |")
+        out.append(f"| {case_text(a)} | {g} | {against} | {value} | {target_text(a)} | {verdict(a)} |")
     return "\n".join(out)
 
 
