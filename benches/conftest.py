@@ -165,6 +165,9 @@ class RatioTable:
                 gridtap_s,
                 None,
                 gridtap_s,
+                None,
+                key,
+                unit,
             )
         )
         for label, seconds in baselines.items():

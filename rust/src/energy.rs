@@ -8,6 +8,7 @@
 //! is integrated and the gap is reported: a trapezoid from a 0 W sample to a 6 kW sample 14 days
 //! later would invent ~1008 kWh.
 
+use crate::compensated::{LaneSums, Sum, LANES};
 use crate::error::Result;
 use crate::input_err;
 use crate::rocof::{check_length, check_series, check_timestamps};
@@ -15,102 +16,8 @@ use crate::simd::Level;
 
 const WS_PER_KWH: f64 = 3.6e6;
 
-/// Intervals are accumulated in this many interleaved running sums (interval k into lane k mod
-/// LANES, counted from the first sample ever), so that LANES additions are independent of each
-/// other and a chunk is integrated at the speed of memory instead of one dependent addition per
-/// sample. The lane of an interval depends only on its position in the whole series, so any
-/// chunking adds the same numbers into the same sums in the same order: bit-identical results.
-pub const LANES: usize = 8;
-
 /// Intervals per block of the vectorised loop (a multiple of LANES, kept in L1 cache).
 const BLOCK: usize = 256;
-
-/// LANES running sums; with `compensated`, each carries Neumaier's correction (Kahan summation's
-/// variant for addends larger than the sum), so 30 days of 1 s increments lose nothing measurable.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct LaneSums {
-    sum: [f64; LANES],
-    carry: [f64; LANES],
-}
-
-/// Neumaier's step: the carry gathers the exact rounding error of each addition. The error is
-/// computed by Knuth's TwoSum, which is exact whatever the magnitudes (the same number as
-/// Neumaier's branch on |sum| ≥ |x| gives) and needs no compare and select.
-#[inline(always)]
-fn neumaier(sum: &mut f64, carry: &mut f64, x: f64) {
-    let s = *sum + x;
-    let x_part = s - *sum;
-    let sum_part = s - x_part;
-    *carry += (*sum - sum_part) + (x - x_part);
-    *sum = s;
-}
-
-impl LaneSums {
-    #[inline(always)]
-    fn add<const COMPENSATED: bool>(&mut self, lane: usize, x: f64) {
-        if COMPENSATED {
-            neumaier(&mut self.sum[lane], &mut self.carry[lane], x);
-        } else {
-            self.sum[lane] += x;
-        }
-    }
-
-    /// Add `xs` in groups of LANES, lane k getting `xs[k]`, `xs[k + LANES]`, ... (the sums are
-    /// kept in locals meanwhile, so that they live in vector registers).
-    #[inline(always)]
-    fn add_groups<const COMPENSATED: bool>(&mut self, xs: &[f64]) {
-        let (mut sum, mut carry) = (self.sum, self.carry);
-        for group in xs.chunks_exact(LANES) {
-            let group: &[f64; LANES] = group.try_into().expect("chunks of LANES");
-            for k in 0..LANES {
-                if COMPENSATED {
-                    neumaier(&mut sum[k], &mut carry[k], group[k]);
-                } else {
-                    sum[k] += group[k];
-                }
-            }
-        }
-        (self.sum, self.carry) = (sum, carry);
-    }
-
-    /// Sums holding `total` (in the first lane), e.g. restored after a restart.
-    fn from_total(total: f64) -> Self {
-        let mut s = LaneSums::default();
-        s.sum[0] = total;
-        s
-    }
-
-    /// The total: the lanes' sums and then their carries, added in lane order with compensation.
-    fn value(&self) -> f64 {
-        let (mut sum, mut carry) = (0.0, 0.0);
-        for &x in self.sum.iter().chain(&self.carry) {
-            neumaier(&mut sum, &mut carry, x);
-        }
-        sum + carry
-    }
-}
-
-/// A plain running sum, compensated on request (the gap total: gaps are rare).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Sum {
-    sum: f64,
-    carry: f64,
-}
-
-impl Sum {
-    #[inline]
-    fn add(&mut self, x: f64, compensated: bool) {
-        if compensated {
-            neumaier(&mut self.sum, &mut self.carry, x);
-        } else {
-            self.sum += x;
-        }
-    }
-
-    fn value(&self) -> f64 {
-        self.sum + self.carry
-    }
-}
 
 /// What an integrator carries over a restart: its totals. Kept in W·s, the unit of the sums, so
 /// that saving and restoring is exact (a round trip through kWh could lose the last bit, and a
@@ -387,10 +294,7 @@ impl EnergyIntegrator {
         self.import_ws = LaneSums::from_total(s.import_ws);
         self.export_ws = LaneSums::from_total(s.export_ws);
         self.gap_count = s.gap_count.max(own.gap_count);
-        self.gap_seconds = Sum {
-            sum: s.gap_seconds,
-            carry: 0.0,
-        };
+        self.gap_seconds = Sum::from_total(s.gap_seconds);
         Ok(())
     }
 

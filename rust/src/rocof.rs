@@ -18,6 +18,10 @@ use crate::input_err;
 use crate::simd::Level;
 use crate::slope_window::{History, GROUP};
 
+// the checks and the trip lived here first; other modules and the bindings name them here
+pub use crate::rocof_trip::RocofTrip;
+pub use crate::series::{check_finite, check_length, check_series, check_timestamps};
+
 /// Share of the newest sample interval by which a sample may be older than `window` and still
 /// count as inside it. Polled timestamps jitter, and a window of exactly k sample periods must keep
 /// holding k + 1 samples instead of flickering between k and k + 1.
@@ -28,111 +32,6 @@ pub(crate) const JITTER_SHARE: f64 = 0.25;
 #[inline]
 pub(crate) fn time_resolution(t: f64) -> f64 {
     4.0 * f64::EPSILON * t.abs()
-}
-
-/// Check a chunk's timestamps before any of it is used: finite and strictly increasing, also
-/// past `last`, the newest timestamp already accepted. Shared by the streaming kernels.
-pub fn check_timestamps(last: Option<f64>, ts: &[f64]) -> Result<()> {
-    let mut prev = last.unwrap_or(f64::NEG_INFINITY);
-    for (i, &t) in ts.iter().enumerate() {
-        // one combined test per sample; the detailed diagnosis only runs on failure
-        if !(t > prev && t.is_finite()) {
-            if !t.is_finite() {
-                return Err(input_err!(
-                    "timestamps[{i}] is {t}; expected finite epoch seconds"
-                ));
-            }
-            return Err(if i == 0 {
-                input_err!(
-                    "timestamps[0] = {t} is not after the last accepted timestamp {prev}; \
-                     timestamps must be strictly increasing across updates"
-                )
-            } else {
-                input_err!(
-                    "timestamps[{i}] = {t} is not after timestamps[{}] = {prev}; \
-                     timestamps must be strictly increasing",
-                    i - 1
-                )
-            });
-        }
-        prev = t;
-    }
-    Ok(())
-}
-
-/// Check that a series has one value per timestamp.
-pub fn check_length(n_timestamps: usize, values: &[f64], name: &str) -> Result<()> {
-    if values.len() != n_timestamps {
-        return Err(input_err!(
-            "{name} has {} values but timestamps has {n_timestamps}; expected one value per timestamp",
-            values.len()
-        ));
-    }
-    Ok(())
-}
-
-/// Check that every value is finite (missing samples must be dropped, not passed as NaN).
-pub fn check_finite(values: &[f64], name: &str) -> Result<()> {
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(input_err!(
-            "{name}[{i}] is {}; expected finite values (drop missing samples, with their timestamps)",
-            values[i]
-        ));
-    }
-    Ok(())
-}
-
-/// Length, timestamps and finiteness of a timestamped series chunk, in one pass over the data.
-pub fn check_series(last: Option<f64>, ts: &[f64], values: &[f64], name: &str) -> Result<()> {
-    check_length(ts.len(), values, name)?;
-    if !series_ok(crate::simd::level(), last, ts, values) {
-        // name the problem: the timestamps first, then the values
-        check_timestamps(last, ts)?;
-        check_finite(values, name)?;
-    }
-    Ok(())
-}
-
-/// Whether every timestamp is finite and after the one before (the first after `last`) and
-/// every value finite. Branch-free over blocks, so that it vectorises.
-fn series_ok(level: Level, last: Option<f64>, ts: &[f64], values: &[f64]) -> bool {
-    #[inline(always)]
-    fn body(last: Option<f64>, ts: &[f64], values: &[f64]) -> bool {
-        let (Some(&first), Some(&v0)) = (ts.first(), values.first()) else {
-            return true;
-        };
-        let prev = last.unwrap_or(f64::NEG_INFINITY);
-        if !(first > prev && first < f64::INFINITY && v0.is_finite()) {
-            return false;
-        }
-        let (later, before) = (&ts[1..], &ts[..ts.len() - 1]);
-        let later_values = &values[1..ts.len()];
-        for ((t1, t0), v) in later
-            .chunks(1024)
-            .zip(before.chunks(1024))
-            .zip(later_values.chunks(1024))
-        {
-            let mut ok = true;
-            for ((&t1, &t0), &v) in t1.iter().zip(t0).zip(v) {
-                ok &= (t1 > t0) & (t1 < f64::INFINITY) & (v.abs() < f64::INFINITY);
-            }
-            if !ok {
-                return false;
-            }
-        }
-        true
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
-    unsafe fn body_avx512(last: Option<f64>, ts: &[f64], values: &[f64]) -> bool {
-        body(last, ts, values)
-    }
-    match level {
-        // Safety: `level` says the CPU has the features
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { body_avx512(last, ts, values) },
-        _ => body(last, ts, values),
-    }
 }
 
 /// How the RoCoF is estimated from the samples inside the window.
@@ -418,103 +317,6 @@ impl RocofEstimator {
     }
 }
 
-/// Definite-time loss-of-mains protection on a RoCoF series: trips when |RoCoF| ≥ threshold has
-/// held continuously for at least `delay` seconds (GB: 1 Hz/s, 500 ms). "Over a window" is the
-/// estimator's business; "for a delay" is this one's.
-#[derive(Clone, Debug)]
-pub struct RocofTrip {
-    threshold: f64,
-    delay: f64,
-    /// Timestamp of the first sample of the current run of samples at or above the threshold.
-    above_since: Option<f64>,
-    last_t: Option<f64>,
-    trip_time: Option<f64>,
-}
-
-impl RocofTrip {
-    pub fn new(threshold: f64, delay: f64) -> Result<Self> {
-        if !(threshold.is_finite() && threshold > 0.0) {
-            return Err(input_err!(
-                "RoCoF trip threshold is {threshold} Hz/s; expected a finite value > 0 (e.g. 1.0)"
-            ));
-        }
-        if !(delay.is_finite() && delay >= 0.0) {
-            return Err(input_err!(
-                "RoCoF trip delay is {delay} s; expected a finite value >= 0 (e.g. 0.5)"
-            ));
-        }
-        Ok(RocofTrip {
-            threshold,
-            delay,
-            above_since: None,
-            last_t: None,
-            trip_time: None,
-        })
-    }
-
-    pub fn threshold(&self) -> f64 {
-        self.threshold
-    }
-
-    pub fn delay(&self) -> f64 {
-        self.delay
-    }
-
-    /// One sample (caller guarantees `t` finite and increasing). NaN (no estimate) breaks the
-    /// persistence. Returns whether the trip condition holds at this sample.
-    pub fn step(&mut self, t: f64, rocof: f64) -> bool {
-        self.last_t = Some(t);
-        if rocof.abs() >= self.threshold {
-            let start = *self.above_since.get_or_insert(t);
-            let holds = t - start >= self.delay - time_resolution(t);
-            if holds && self.trip_time.is_none() {
-                self.trip_time = Some(t);
-            }
-            holds
-        } else {
-            self.above_since = None;
-            false
-        }
-    }
-
-    /// A chunk: timestamps finite and increasing, RoCoF finite or NaN; on error nothing changes.
-    pub fn update(&mut self, ts: &[f64], rocof: &[f64]) -> Result<Vec<bool>> {
-        check_length(ts.len(), rocof, "rocof")?;
-        check_timestamps(self.last_t, ts)?;
-        if let Some(i) = rocof.iter().position(|r| r.is_infinite()) {
-            return Err(input_err!(
-                "rocof[{i}] is {}; expected finite values, or NaN where there is no estimate",
-                rocof[i]
-            ));
-        }
-        Ok(ts
-            .iter()
-            .zip(rocof)
-            .map(|(&t, &r)| self.step(t, r))
-            .collect())
-    }
-
-    /// Latched: true from the first trip until `reset`.
-    pub fn tripped(&self) -> bool {
-        self.trip_time.is_some()
-    }
-
-    /// Timestamp of the sample at which it first tripped (since the last reset).
-    pub fn trip_time(&self) -> Option<f64> {
-        self.trip_time
-    }
-
-    pub fn last_timestamp(&self) -> Option<f64> {
-        self.last_t
-    }
-
-    /// Clear the latch. A condition that is still persisting keeps its start time, so it trips
-    /// again at the next sample, as a relay reset during the event would.
-    pub fn reset(&mut self) {
-        self.trip_time = None;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -785,42 +587,6 @@ mod tests {
             RocofMethod::parse("window_average").unwrap().name(),
             "window_average"
         );
-    }
-
-    #[test]
-    fn trip_needs_the_delay_and_latches() {
-        let mut trip = RocofTrip::new(1.0, 0.5).unwrap();
-        let ts = grid(10.0, 30);
-        // above threshold for 0.3 s (samples 2..=5), then for 0.8 s (samples 10..=18)
-        let r: Vec<f64> = (0..30)
-            .map(|k| match k {
-                2..=5 => 1.2,
-                10..=18 => -1.5,
-                _ => 0.1,
-            })
-            .collect();
-        let out = trip.update(&ts, &r).unwrap();
-        assert!(out[..15].iter().all(|&b| !b));
-        assert!(out[15..=18].iter().all(|&b| b));
-        assert!(!out[19]);
-        assert!(trip.tripped());
-        assert_eq!(trip.trip_time(), Some(ts[15]));
-        trip.reset();
-        assert!(!trip.tripped());
-        assert_eq!(trip.trip_time(), None);
-    }
-
-    #[test]
-    fn nan_breaks_persistence_and_infinity_is_refused() {
-        let mut trip = RocofTrip::new(1.0, 0.2).unwrap();
-        let ts = grid(10.0, 6);
-        let out = trip
-            .update(&ts, &[2.0, 2.0, f64::NAN, 2.0, 2.0, 2.0])
-            .unwrap();
-        assert_eq!(out, [false, false, false, false, false, true]);
-        assert!(trip.update(&[T0 + 1.0], &[f64::INFINITY]).is_err());
-        assert!(RocofTrip::new(0.0, 0.5).is_err());
-        assert!(RocofTrip::new(1.0, -0.5).is_err());
     }
 }
 
