@@ -429,16 +429,15 @@ pub(crate) mod avx512 {
         let v = [x, y, _mm512_mul_pd(x, x), _mm512_mul_pd(x, y)];
         // Where the windows start: within this group or the one before (a short window), the sums
         // are taken from registers: loading them back from the stores just made would wait for
-        // the stores to reach the cache. Else one plain load when the starts are consecutive
-        // (the window slides by one sample), two loads and a permutation when they are close
-        // (jitter), or a gather.
+        // the stores to reach the cache. Else, as the starts lie within two vectors of the first
+        // (steady state, with or without jitter), two loads and a permutation: one path whether
+        // the window slid by exactly one sample per lane or not, so no branch to mispredict on
+        // jittered timestamps; else a gather.
         let from_prev = _mm512_sub_epi64(idx, _mm512_set1_epi64(s as i64 - GROUP as i64));
         let in_registers = prev.is_some()
             && _mm512_cmplt_epu64_mask(from_prev, _mm512_set1_epi64(2 * GROUP as i64)) == 0xFF;
         let first = _mm_cvtsi128_si64(_mm512_castsi512_si128(idx));
-        let iota = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
         let from_first = _mm512_sub_epi64(idx, _mm512_set1_epi64(first));
-        let consecutive = _mm512_cmpeq_epi64_mask(from_first, iota) == 0xFF;
         // jitter: the starts move by 0, 1 or 2 samples, all within two vectors from the first
         let near = _mm512_cmplt_epu64_mask(from_first, _mm512_set1_epi64(2 * GROUP as i64)) == 0xFF;
         let prev = prev.unwrap_or([_mm512_setzero_pd(); 4]);
@@ -450,8 +449,6 @@ pub(crate) mod avx512 {
             _mm512_storeu_pd(p.add(s), sums[j]);
             let starts = if in_registers {
                 _mm512_permutex2var_pd(prev[j], from_prev, sums[j])
-            } else if consecutive {
-                _mm512_loadu_pd(p.add(first as usize))
             } else if near {
                 let a = _mm512_loadu_pd(p.add(first as usize));
                 let b = _mm512_loadu_pd(p.add(first as usize + GROUP));
