@@ -32,7 +32,8 @@ def rows_with_targets(path: Path) -> list[dict]:
 
 
 def key(r: dict) -> str:
-    return f"{r['case']} | {r['kind']} {r['label']}"
+    variant = r.get("variant") or ""
+    return f"{r['case']} | {variant}{r['kind']} {r['label']}"
 
 
 def record(paths: list[Path]) -> int:
