@@ -6,7 +6,7 @@ STAMP := $(VENV)/.deps-installed
 BUILT := $(VENV)/.core-built
 RUST_SRC := $(shell find rust -name '*.rs') Cargo.toml
 
-.PHONY: run test build wheel lint bench bench-quick fmt clean
+.PHONY: run test build wheel lint bench bench-quick bench-tables fmt clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -39,30 +39,39 @@ wheel: $(STAMP)
 	$(VENV)/bin/maturin build --release --out dist
 
 lint: $(BUILT)
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches scripts
+	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(VENV)/bin/mypy python/gridtap
 	cargo fmt --check
 	cargo clippy --quiet --all-targets -- -D warnings
 	cargo clippy --quiet --features python --all-targets -- -D warnings
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format python tests benches
-	$(VENV)/bin/ruff check --fix python tests benches
+	$(VENV)/bin/ruff format python tests benches scripts
+	$(VENV)/bin/ruff check --fix python tests benches scripts
 	cargo fmt
 
-# benchmarks need the optimised build
+# benchmarks need the optimised build; the ratio table is also saved in bench-results/ (the input
+# of scripts/bench_tables.py, which rewrites the README and docs/benchmarks.md tables)
 bench: $(STAMP)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
 	rm -f $(BUILT)
-	$(PY) -m pytest benches --benchmark-columns=min,median,mean,ops --benchmark-sort=name -p no:cacheprovider
+	mkdir -p bench-results
+	GRIDTAP_RATIOS_JSON=$${GRIDTAP_RATIOS_JSON:-bench-results/ratios-$$(date +%s).json} \
+		$(PY) -m pytest benches --benchmark-columns=min,median,mean,ops --benchmark-sort=name -p no:cacheprovider
+
+# the README and docs/benchmarks.md tables from the newest three `make bench` runs
+bench-tables: $(STAMP)
+	$(PY) scripts/bench_tables.py
 
 # CI: each benchmark runs briefly so the suites keep working
 bench-quick: $(STAMP)
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
 	rm -f $(BUILT)
-	GRIDTAP_BENCH_QUICK=1 $(PY) -m pytest benches -q --benchmark-disable-gc --benchmark-min-rounds=1 \
-		--benchmark-max-time=0.05 --benchmark-warmup=off -p no:cacheprovider
+	mkdir -p bench-results
+	GRIDTAP_BENCH_QUICK=1 GRIDTAP_RATIOS_JSON=bench-results/quick.json $(PY) -m pytest benches -q \
+		--benchmark-disable-gc --benchmark-min-rounds=1 --benchmark-max-time=0.05 --benchmark-warmup=off \
+		-p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) target dist

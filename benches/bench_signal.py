@@ -1,93 +1,54 @@
-"""gridtap's signal kernels against the numpy a user would otherwise write, in the same run.
+"""gridtap's signal kernels against the numpy a user would otherwise write and against the
+hardware floor, all timed in turns in the same process.
 
-- RoCoF: 1000 frames/s, 0.5 s least-squares window (501 samples) over 1,000,000 samples; numpy
-  baseline: np.convolve with the least-squares slope weights (valid on uniform timestamps only).
-  Also reported: a cumulative-sum numpy formulation (O(1) per sample, like gridtap).
-- Energy: 1,000,000 samples of 1 s power with frequent sign changes and a few gaps; numpy baseline:
-  vectorised trapezoids with the zero-crossing split and gap masking.
+- RoCoF: 1,000,000 samples at 1000 frames/s, least-squares windows of 5 samples (4 ms) and 501
+  samples (0.5 s), timestamps uniform or jittered (±25 % of a frame). Baselines: `np.convolve`
+  with the least-squares slope weights (right on uniform timestamps only) and the O(N)
+  cumulative-sum formulation (O(1) per sample, like gridtap). Floor: `np.add(t, f)`, numpy
+  streaming the same two arrays into one fresh array, which is what `update` reads and returns.
+- Energy: 1,000,000 samples of 1 s power of random sign (a sign change at half the intervals, so
+  no branch predictor helps) with a few gaps. Baseline: vectorised trapezoids with the
+  zero-crossing split and gap masking. Floor: `t.sum() + p.sum()`, streaming both arrays once.
 
-Each gridtap benchmark first checks that gridtap and numpy agree, then times both and records
-the ratio (numpy time / gridtap time, medians of several runs) in `benchmark.extra_info`.
+Each case first checks that gridtap and numpy agree, then times gridtap, baselines and floor in
+rounds (gridtap, baseline, ..., floor, gridtap, ...) and records medians in the ratio table.
 GRIDTAP_BENCH_QUICK=1 uses 20,000 samples (CI).
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
-from collections.abc import Callable
-
 import numpy as np
 import pytest
+from conftest import QUICK, benchmark_median, interleaved_medians
 from gridtap._core import EnergyIntegrator, RocofEstimator
 from pytest_benchmark.fixture import BenchmarkFixture
 
-QUICK = os.environ.get("GRIDTAP_BENCH_QUICK") == "1"
 N = 20_000 if QUICK else 1_000_000
 T0 = 1_800_000_000.0
 FS = 1000.0
-WINDOW = 0.5
 MAX_GAP = 60.0
-REPEATS = 3 if QUICK else 7
-
-
-def median_time(fn: Callable[[], object], repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def report(
-    benchmark: BenchmarkFixture,
-    request: pytest.FixtureRequest,
-    capsys: pytest.CaptureFixture[str],
-    case: str,
-    baselines: dict[str, float],
-    targets: dict[str, float],
-) -> None:
-    """Record the ratios (medians: the benchmark machines are shared) in `benchmark.extra_info`,
-    through the suites' shared ratio table when benches/conftest.py provides one, else printed."""
-    stats = getattr(benchmark, "stats", None)
-    if stats is None:  # --benchmark-disable
-        return
-    gridtap_s = float(stats.stats.median)
-    benchmark.extra_info["samples"] = N
-    try:
-        table = request.getfixturevalue("ratios")
-    except pytest.FixtureLookupError:
-        table = None
-    if table is not None:
-        table.add(benchmark, case, gridtap_s, baselines, targets=targets, unit=f"{N:,} samples")
-        return
-    benchmark.extra_info["gridtap_median_s"] = gridtap_s
-    lines = [f"{case}: gridtap {gridtap_s * 1e3:.2f} ms for {N:,} samples"]
-    for label, seconds in baselines.items():
-        ratio = seconds / gridtap_s
-        benchmark.extra_info[f"{label}_median_s"] = seconds
-        benchmark.extra_info[f"ratio_vs_{label}"] = ratio
-        target = f" (target >= {targets[label]:g}x)" if label in targets else ""
-        lines.append(f"  {label}: {seconds * 1e3:.2f} ms -> gridtap is {ratio:.1f}x faster{target}")
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+REPEATS = 5 if QUICK else 21
 
 
 # ---- RoCoF --------------------------------------------------------------------------------------
 
+ROCOF_CASES = {
+    "w501_uniform": (501, 0.0),
+    "w501_jitter": (501, 0.25),
+    "w5_uniform": (5, 0.0),
+    "w5_jitter": (5, 0.25),
+}
 
-@pytest.fixture(scope="module")
-def frequency_series() -> tuple[np.ndarray, np.ndarray]:
+
+def frequency_series(jitter: float) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    x = np.arange(N) / FS
+    k = np.arange(N, dtype=np.float64)
+    x = (k + jitter * (2.0 * rng.random(N) - 1.0)) / FS
     f = 50.0 + 0.05 * np.sin(2 * np.pi * 0.3 * x) + rng.normal(0.0, 0.001, N)
     return T0 + x, f
 
 
-def numpy_rocof_convolve(f: np.ndarray) -> np.ndarray:
-    m = round(WINDOW * FS) + 1
+def numpy_rocof_convolve(f: np.ndarray, m: int) -> np.ndarray:
     x = np.arange(m) / FS
     w = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
     out = np.full(f.size, np.nan)
@@ -95,9 +56,8 @@ def numpy_rocof_convolve(f: np.ndarray) -> np.ndarray:
     return out
 
 
-def numpy_rocof_cumsum(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+def numpy_rocof_cumsum(t: np.ndarray, f: np.ndarray, m: int) -> np.ndarray:
     # running sums by cumulative sums, relative to the first sample to spare the epoch digits
-    m = round(WINDOW * FS) + 1
     x = t - t[0]
     y = f - f[0]
 
@@ -107,49 +67,78 @@ def numpy_rocof_cumsum(t: np.ndarray, f: np.ndarray) -> np.ndarray:
 
     sx, sy, sxx, sxy = window_sum(x), window_sum(y), window_sum(x * x), window_sum(x * y)
     out = np.full(f.size, np.nan)
-    out[m - 1 :] = (sxy - sx * sy / m) / (sxx - sx * sx / m)
+    # on a long series the sums' rounding can swallow a short window's variance (0/0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[m - 1 :] = (sxy - sx * sy / m) / (sxx - sx * sx / m)
     return out
 
 
-def gridtap_rocof(t: np.ndarray, f: np.ndarray) -> np.ndarray:
-    return RocofEstimator(window=WINDOW).update(t, f)
+def gridtap_rocof(t: np.ndarray, f: np.ndarray, window: float) -> np.ndarray:
+    return RocofEstimator(window=window).update(t, f)
 
 
-def test_rocof_gridtap(
-    benchmark: BenchmarkFixture,
-    request: pytest.FixtureRequest,
-    capsys: pytest.CaptureFixture[str],
-    frequency_series: tuple[np.ndarray, np.ndarray],
-) -> None:
-    t, f = frequency_series
-    ours = gridtap_rocof(t, f)
-    conv = numpy_rocof_convolve(f)
-    m = round(WINDOW * FS) + 1
-    assert np.all(np.isnan(ours[: m - 1]))
-    # convolution assumes ideal spacing; gridtap uses the timestamps as given, which at epoch scale
-    # are quantised to 0.24 µs (2.4e-4 of a 1 ms frame): the two differ by ~1e-9 Hz/s
-    np.testing.assert_allclose(ours[m - 1 :], conv[m - 1 :], rtol=0, atol=1e-8)
-    # the cumulative-sum form drifts with the length of the series (its sums are never rebuilt)
-    np.testing.assert_allclose(ours[m - 1 :], numpy_rocof_cumsum(t, f)[m - 1 :], rtol=0, atol=1e-3)
-    benchmark(gridtap_rocof, t, f)
-    report(
-        benchmark,
-        request,
-        capsys,
-        "RoCoF (1000 fps, 0.5 s least squares)",
+@pytest.mark.parametrize("name", list(ROCOF_CASES))
+def test_rocof_gridtap(benchmark: BenchmarkFixture, ratios, name: str) -> None:
+    m, jitter = ROCOF_CASES[name]
+    window = (m - 1) / FS
+    t, f = frequency_series(jitter)
+    ours = gridtap_rocof(t, f, window)
+    assert np.all(np.isnan(ours[: m - 1])) and not np.isnan(ours[m:]).any()
+    if jitter == 0.0:
+        # convolution assumes ideal spacing; gridtap uses the timestamps as given, which at epoch
+        # scale are quantised to 0.24 µs (2.4e-4 of a 1 ms frame)
+        conv = numpy_rocof_convolve(f, m)
+        scale = np.max(np.abs(conv[m - 1 :]))
+        np.testing.assert_allclose(ours[m - 1 :], conv[m - 1 :], rtol=0, atol=2e-3 * scale)
+    if jitter == 0.0 and m == 501:
+        # the cumulative-sum form drifts with the length of the series (its sums are never
+        # rebuilt): close on a 501-sample window, garbage on a 5-sample one (timed all the same)
+        cum = numpy_rocof_cumsum(t, f, m)
+        np.testing.assert_allclose(ours[m - 1 :], cum[m - 1 :], rtol=0, atol=2e-2 * scale)
+    benchmark(gridtap_rocof, t, f, window)
+    if benchmark_median(benchmark) is None:
+        return
+    med = interleaved_medians(
         {
-            "numpy_convolve": median_time(lambda: numpy_rocof_convolve(f)),
-            "numpy_cumsum": median_time(lambda: numpy_rocof_cumsum(t, f)),
+            "gridtap": lambda: gridtap_rocof(t, f, window),
+            "numpy_convolve": lambda: numpy_rocof_convolve(f, m),
+            "numpy_cumsum": lambda: numpy_rocof_cumsum(t, f, m),
+            "np.add(t, f)": lambda: np.add(t, f),
         },
-        targets={"numpy_convolve": 10.0},
+        REPEATS,
     )
+    case = f"RoCoF {m}-sample window, {'jittered' if jitter else 'uniform'}, {N:,} samples"
+    headline = name == "w501_uniform"
+    ratios.add(
+        benchmark,
+        case,
+        med["gridtap"],
+        {"numpy_convolve": med["numpy_convolve"], "numpy_cumsum": med["numpy_cumsum"]},
+        # a 5-tap convolution is a few multiply-adds per sample: no target against it
+        targets={"numpy_convolve": 10.0} if m == 501 else None,
+        unit=f"{N:,} samples",
+        readme={
+            "numpy_convolve": "`RocofEstimator`, 1,000,000 samples, 0.5 s window | `np.convolve`",
+            "numpy_cumsum": "same | numpy cumulative sums (O(1) per sample)",
+        }
+        if headline
+        else None,
+    )
+    ratios.floor(
+        benchmark,
+        case,
+        med["gridtap"],
+        "np.add(t, f)",
+        med["np.add(t, f)"],
+        at_most=2.0,
+        readme=f"`RocofEstimator`, {m}-sample window, {'jittered' if jitter else 'uniform'} | floor: `np.add(t, f)`",
+    )
+    benchmark.extra_info["samples"] = N
 
 
-def test_rocof_numpy_convolve(
-    benchmark: BenchmarkFixture, frequency_series: tuple[np.ndarray, np.ndarray]
-) -> None:
-    _, f = frequency_series
-    benchmark(numpy_rocof_convolve, f)
+def test_rocof_numpy_convolve(benchmark: BenchmarkFixture) -> None:
+    _, f = frequency_series(0.0)
+    benchmark(numpy_rocof_convolve, f, 501)
 
 
 # ---- energy -------------------------------------------------------------------------------------
@@ -161,8 +150,8 @@ def power_series() -> tuple[np.ndarray, np.ndarray]:
     dt = np.ones(N)
     dt[rng.choice(N, 10, replace=False)] = 3600.0  # a few outages longer than max_gap
     t = T0 + np.cumsum(dt)
-    x = t - T0
-    p = 800.0 + 3000.0 * np.sin(2 * np.pi * x / 600.0) + rng.normal(0.0, 300.0, N)
+    # random sign: about half the intervals cross zero
+    p = rng.normal(300.0, 3000.0, N)
     return t, p
 
 
@@ -185,24 +174,44 @@ def gridtap_energy(t: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def test_energy_gridtap(
-    benchmark: BenchmarkFixture,
-    request: pytest.FixtureRequest,
-    capsys: pytest.CaptureFixture[str],
-    power_series: tuple[np.ndarray, np.ndarray],
+    benchmark: BenchmarkFixture, ratios, power_series: tuple[np.ndarray, np.ndarray]
 ) -> None:
     t, p = power_series
     ours, theirs = gridtap_energy(t, p), numpy_energy(t, p)
     assert ours[0] > 0 and ours[1] > 0
+    assert np.mean(p[:-1] * p[1:] < 0) > 0.3  # the sign changes often
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
     benchmark(gridtap_energy, t, p)
-    report(
-        benchmark,
-        request,
-        capsys,
-        "Energy (1 s samples, zero-crossing split)",
-        {"numpy": median_time(lambda: numpy_energy(t, p))},
-        targets={"numpy": 5.0},
+    if benchmark_median(benchmark) is None:
+        return
+    med = interleaved_medians(
+        {
+            "gridtap": lambda: gridtap_energy(t, p),
+            "numpy": lambda: numpy_energy(t, p),
+            "t.sum() + p.sum()": lambda: t.sum() + p.sum(),
+        },
+        REPEATS,
     )
+    case = f"Energy, power of random sign, zero-crossing split, {N:,} samples"
+    ratios.add(
+        benchmark,
+        case,
+        med["gridtap"],
+        {"numpy": med["numpy"]},
+        targets={"numpy": 5.0},
+        unit=f"{N:,} samples",
+        readme={"numpy": "`EnergyIntegrator`, 1,000,000 samples of random sign | vectorised numpy trapezoid"},
+    )
+    ratios.floor(
+        benchmark,
+        case,
+        med["gridtap"],
+        "t.sum() + p.sum()",
+        med["t.sum() + p.sum()"],
+        at_most=2.0,
+        readme="`EnergyIntegrator`, same | floor: `t.sum() + p.sum()`",
+    )
+    benchmark.extra_info["samples"] = N
 
 
 def test_energy_numpy(benchmark: BenchmarkFixture, power_series: tuple[np.ndarray, np.ndarray]) -> None:

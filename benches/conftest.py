@@ -6,13 +6,28 @@ ratios, gridtap and its baselines (numpy, pymodbus, pure Python) in turns with
 `interleaved_medians`, then calls `ratios.add(...)`: the numbers go into `benchmark.extra_info` (so
 `--benchmark-json` keeps them) and into one table printed after the run, with each target and
 whether this run met it. Ratios are baseline time / gridtap time (> 1: gridtap is faster), from
-medians: the benchmark machines are shared and medians move less than means under load.
+medians: the benchmark machines are shared and medians move less than means under load. A kernel
+held against a hardware floor (numpy streaming the same arrays) is recorded with `ratios.floor`:
+gridtap time / floor time, where lower is better.
+
+With GRIDTAP_RATIOS_JSON=path the rows are also written there as JSON at the end of the run:
+`make bench` saves one file per run in bench-results/, `scripts/bench_tables.py` turns the last
+three into the README and docs/benchmarks.md tables (min-max over the runs), and
+`scripts/check_ratios.py` fails CI on a gross regression in the quick run's file. A suite joins
+those tables just by calling `ratios.add` / `ratios.floor` / `ratios.note`; `readme=` puts a row
+in the README's short table too.
 """
 
 from __future__ import annotations
 
-import math
 import os
+
+# numpy's BLAS starts a spinning worker thread per core; on a 2-core machine it competes with the
+# code being timed (gridtap and numpy alike). None of the baselines calls BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import json
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -103,6 +118,16 @@ class Row:
     value: str
     target: str
     met: bool | None
+    # machine-readable form, for bench-results/*.json
+    label: str = ""
+    kind: str = "note"  # "time": gridtap's own time; "speedup": baseline / gridtap; "floor": gridtap / floor
+    number: float | None = None
+    goal: float | None = None
+    seconds: float | None = None
+    readme: str | None = None
+    # which comparison of the case (the `key` of `add`) and its unit, e.g. "100,000 frames, alone"
+    variant: str = ""
+    unit: str = ""
 
 
 class RatioTable:
@@ -119,13 +144,32 @@ class RatioTable:
         targets: dict[str, float] | None = None,
         unit: str = "call",
         key: str = "",
+        readme: dict[str, str] | None = None,
     ) -> None:
         """Record gridtap's median time per `unit` and, per baseline, its time and the ratio.
         `targets` maps a baseline label to the ratio the project claims (gridtap ≥ N× faster);
-        `key` prefixes the extra_info keys when one benchmark records several comparisons."""
+        `key` prefixes the extra_info keys when one benchmark records several comparisons;
+        `readme` maps a baseline label to the README table's wording for that row."""
         targets = targets or {}
+        readme = readme or {}
         benchmark.extra_info[f"{key}gridtap_median_s"] = gridtap_s
-        self.rows.append(Row(case, f"gridtap per {unit}", _seconds(gridtap_s), "", None))
+        self.rows.append(
+            Row(
+                case,
+                f"gridtap per {unit}",
+                _seconds(gridtap_s),
+                "",
+                None,
+                "gridtap",
+                "time",
+                gridtap_s,
+                None,
+                gridtap_s,
+                None,
+                key,
+                unit,
+            )
+        )
         for label, seconds in baselines.items():
             ratio = seconds / gridtap_s
             benchmark.extra_info[f"{key}{label}_median_s"] = seconds
@@ -142,13 +186,76 @@ class RatioTable:
                     f"{ratio:,.1f}x",
                     "" if target is None else f">= {target:g}x",
                     met,
+                    label,
+                    "speedup",
+                    ratio,
+                    target,
+                    seconds,
+                    readme.get(label),
+                    key,
+                    unit,
                 )
             )
+
+    def floor(
+        self,
+        benchmark,
+        case: str,
+        gridtap_s: float,
+        label: str,
+        floor_s: float,
+        *,
+        at_most: float | None = None,
+        readme: str | None = None,
+    ) -> None:
+        """Record gridtap's time as a multiple of a hardware floor's (e.g. numpy streaming the
+        same arrays), timed in turns with it: lower is better, `at_most` is the target."""
+        multiple = gridtap_s / floor_s
+        benchmark.extra_info[f"floor_{label}_median_s"] = floor_s
+        benchmark.extra_info[f"times_floor_{label}"] = multiple
+        met = None if at_most is None else multiple <= at_most
+        self.rows.append(
+            Row(
+                case,
+                f"{label} (floor): {_seconds(floor_s)}",
+                f"{multiple:,.2f}x the floor",
+                "" if at_most is None else f"<= {at_most:g}x",
+                met,
+                label,
+                "floor",
+                multiple,
+                at_most,
+                floor_s,
+                readme,
+            )
+        )
 
     def note(self, benchmark, case: str, what: str, value: str, target: str = "", met: bool | None = None):
         """A measured number that is not a ratio (polls per second, CPU %, missed cycles)."""
         benchmark.extra_info[what] = value
-        self.rows.append(Row(case, what, value, target, met))
+        self.rows.append(Row(case, what, value, target, met, what))
+
+    def save(self, path: str) -> None:
+        rows = [
+            {
+                "case": r.case,
+                "label": r.label,
+                "kind": r.kind,
+                "what": r.what,
+                "value": r.value,
+                "number": r.number,
+                "target": r.goal,
+                "seconds": r.seconds,
+                "met": r.met,
+                "readme": r.readme,
+                "variant": r.variant,
+                "unit": r.unit,
+            }
+            for r in self.rows
+        ]
+        meta = {"quick": QUICK, "time": time.time()}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1), encoding="utf-8")
 
 
 def _seconds(s: float) -> str:
@@ -187,6 +294,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
     rows = _TABLE.rows
     if not rows:
         return
+    out = os.environ.get("GRIDTAP_RATIOS_JSON")
+    if out:
+        _TABLE.save(out)
     w = [max(len(getattr(r, k)) for r in rows) for k in ("case", "what", "value", "target")]
     tr = terminalreporter
     tr.section("gridtap against its baselines (medians; ratio = baseline time / gridtap time)")

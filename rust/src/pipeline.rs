@@ -13,6 +13,7 @@ use crate::counter::{CounterEvent, CounterTracker};
 use crate::energy::EnergyIntegrator;
 use crate::error::Result;
 use crate::fallback::{self, Source, SourceStats, NSRC, SOURCED};
+use crate::frame_decode::FramePlan;
 use crate::input_err;
 use crate::profile::{ApparentMode, CompiledProfile};
 use crate::rocof::{RocofConfig, RocofEstimator};
@@ -48,17 +49,28 @@ impl<const N: usize> Default for Tile<N> {
 impl<const N: usize> Tile<N> {
     /// Decode the fields of `k` frames (`frames` holds exactly k rows). `block_ok` holds one
     /// flag per frame and block; a field of a block that was not read is invalid (NaN).
+    /// With a `plan` (AVX-512 only), its fields are decoded by transposition first, for the
+    /// tile's whole blocks of eight frames.
+    #[inline(always)]
     fn read_fields(
         &mut self,
         p: &CompiledProfile,
         frames: &[u16],
         k: usize,
         block_ok: Option<&[bool]>,
+        plan: Option<&FramePlan>,
     ) {
         let fl = p.frame_length;
         let nb = p.blocks.len();
+        let mut transposed = 0;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(plan) = plan {
+            // Safety: a plan is only passed where `simd::level()` is AVX-512; `frames` holds k
+            // frames of `p`, for which the plan was made
+            transposed = unsafe { plan.decode_avx512(frames, fl, k, &mut self.cols) };
+        }
         let mut seen = [false; NCH];
-        for f in &p.fields {
+        for (i, f) in p.fields.iter().enumerate() {
             let Tile { cols, scratch, .. } = self;
             let first = !seen[f.channel];
             let out = if first {
@@ -66,7 +78,11 @@ impl<const N: usize> Tile<N> {
             } else {
                 &mut scratch[..k]
             };
-            f.read_column(frames, fl, out);
+            if plan.is_some_and(|plan| plan.planned[i]) {
+                f.read_column(&frames[transposed * fl..], fl, &mut out[transposed..]);
+            } else {
+                f.read_column(frames, fl, out);
+            }
             if let Some(ok) = block_ok {
                 for (j, x) in out.iter_mut().enumerate() {
                     if !ok[j * nb + f.block] {
@@ -91,6 +107,7 @@ impl<const N: usize> Tile<N> {
 
     /// Bring the tile's first `k` frames to the standard convention and add the stateless
     /// aggregates, column by column: invert, totals from phases, S, PF, imbalance, EnergyNet.
+    #[inline(always)]
     fn aggregate(&mut self, p: &CompiledProfile, invert: bool, k: usize) {
         let Tile { cols, scratch, src } = self;
         let m = &p.from_meter;
@@ -232,9 +249,47 @@ impl<const N: usize> Tile<N> {
     }
 
     /// Copy the first `k` values of the channels `chans` to `outs[..][start..start + k]`.
+    #[inline(always)]
     fn write_out(&self, chans: &[usize], k: usize, start: usize, outs: &mut [&mut [f64]]) {
         for (out, &ch) in outs.iter_mut().zip(chans) {
-            out[start..start + k].copy_from_slice(&self.cols[ch][..k]);
+            if k == N {
+                // a whole tile: a copy of known length, inlined (no call per column)
+                let dst: &mut [f64; N] = (&mut out[start..start + N]).try_into().expect("N values");
+                *dst = self.cols[ch];
+            } else {
+                out[start..start + k].copy_from_slice(&self.cols[ch][..k]);
+            }
+        }
+    }
+
+    /// `write_out` with stores that bypass the caches, for a large output that is written once
+    /// and not read back here: ordinary stores would first fetch every line of it from memory.
+    ///
+    /// # Safety
+    /// The CPU must have SSE2 (every x86-64 does); call `_mm_sfence` after the last tile.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn write_out_streaming(
+        &self,
+        chans: &[usize],
+        k: usize,
+        start: usize,
+        outs: &mut [&mut [f64]],
+    ) {
+        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        for (out, &ch) in outs.iter_mut().zip(chans) {
+            let dst = &mut out[start..start + k];
+            // numpy aligns float64 data to 16 bytes: two values per streaming store
+            if k == N && N.is_multiple_of(2) && (dst.as_ptr() as usize).is_multiple_of(16) {
+                for i in (0..N).step_by(2) {
+                    _mm_stream_pd(
+                        dst.as_mut_ptr().add(i),
+                        _mm_loadu_pd(self.cols[ch].as_ptr().add(i)),
+                    );
+                }
+            } else {
+                dst.copy_from_slice(&self.cols[ch][..k]);
+            }
         }
     }
 }
@@ -528,7 +583,7 @@ impl MeterPipeline {
         self.streams.follow_clock(t);
         let tracked = self.tracked_sources();
         let tile = &mut self.tile;
-        tile.read_fields(&self.profile, frame, 1, block_ok);
+        tile.read_fields(&self.profile, frame, 1, block_ok, None);
         tile.aggregate(&self.profile, self.invert, 1);
         self.sources.record(&tile.src, &tracked, 0);
         tile.row(0, v);
@@ -559,7 +614,13 @@ impl MeterPipeline {
         for (start, tile_ts) in (0..).step_by(TILE).zip(ts.chunks(TILE)) {
             let k = tile_ts.len();
             let ok = block_ok.map(|b| &b[start * nb..(start + k) * nb]);
-            tile.read_fields(&self.profile, &frames[start * fl..(start + k) * fl], k, ok);
+            tile.read_fields(
+                &self.profile,
+                &frames[start * fl..(start + k) * fl],
+                k,
+                ok,
+                None,
+            );
             tile.aggregate(&self.profile, self.invert, k);
             for (j, &t) in tile_ts.iter().enumerate() {
                 self.sources.record(&tile.src, &tracked, j);
@@ -605,7 +666,7 @@ pub fn decode_frames(
     outs: &mut [&mut [f64]],
 ) -> Result<()> {
     let fl = p.frame_length;
-    if fl == 0 || frames.len() % fl != 0 {
+    if fl == 0 || !frames.len().is_multiple_of(fl) {
         return Err(input_err!(
             "{} registers are not whole frames of {fl} registers",
             frames.len()
@@ -614,14 +675,87 @@ pub fn decode_frames(
     let n = frames.len() / fl;
     let chans = decoded_channels(p);
     check_outs(outs, chans.len(), n)?;
+    match crate::simd::level() {
+        // Safety: `level` says the CPU has the features
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::Level::Avx512 => unsafe {
+            decode_tiles_avx512(p, frames, invert, &chans, outs)
+        },
+        _ => decode_tiles(p, frames, invert, &chans, outs),
+    }
+    Ok(())
+}
+
+/// `decode_tiles` compiled for AVX-512 (the column loops vectorise).
+///
+/// # Safety
+/// The CPU must have the AVX-512 features (`simd::level()`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
+unsafe fn decode_tiles_avx512(
+    p: &CompiledProfile,
+    frames: &[u16],
+    invert: bool,
+    chans: &[usize],
+    outs: &mut [&mut [f64]],
+) {
+    decode_tiles(p, frames, invert, chans, outs)
+}
+
+#[inline(always)]
+fn decode_tiles(
+    p: &CompiledProfile,
+    frames: &[u16],
+    invert: bool,
+    chans: &[usize],
+    outs: &mut [&mut [f64]],
+) {
+    let fl = p.frame_length;
+    let plan = if crate::simd::level() == crate::simd::Level::Avx512 {
+        FramePlan::new(p)
+    } else {
+        None
+    };
+    let stream = frames.len() / fl >= STREAM_FROM_FRAMES;
     let mut tile = Tile::<TILE>::default();
     for (start, chunk) in (0..).step_by(TILE).zip(frames.chunks(TILE * fl)) {
         let k = chunk.len() / fl;
-        tile.read_fields(p, chunk, k, None);
+        // the fields are read column by column, jumping from frame to frame (a cache miss per
+        // frame and field): ask for the next tile's frames now, so they arrive meanwhile
+        prefetch(frames.get((start + TILE) * fl..(start + 2 * TILE) * fl));
+        tile.read_fields(p, chunk, k, None, plan.as_ref());
         tile.aggregate(p, invert, k);
-        tile.write_out(&chans, k, start, outs);
+        #[cfg(target_arch = "x86_64")]
+        if stream {
+            // Safety: x86-64 has SSE2; the fence follows the loop
+            unsafe { tile.write_out_streaming(chans, k, start, outs) };
+            continue;
+        }
+        tile.write_out(chans, k, start, outs);
     }
-    Ok(())
+    #[cfg(target_arch = "x86_64")]
+    if stream {
+        // Safety: as above
+        unsafe { std::arch::x86_64::_mm_sfence() };
+    }
+}
+
+/// Frames from which `decode` streams its output past the caches (about 1 MB of output).
+const STREAM_FROM_FRAMES: usize = 4096;
+
+/// Hint the CPU to bring `words` into its caches (no effect where there is no such hint).
+#[inline(always)]
+fn prefetch(words: Option<&[u16]>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(words) = words {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        for line in words.chunks(32) {
+            // Safety: prefetching is a hint; the address is inside the slice
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr() as *const i8) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = words;
 }
 
 pub fn channel_name(slot: usize) -> &'static str {

@@ -3,8 +3,10 @@
 
 use crate::channel::{self, DERIVED_ONLY, NCH};
 use crate::error::Result;
+use crate::float_column::F32Column;
 use crate::input_err;
 use crate::registers::{join_words, DType, Sentinel, WordOrder};
+use crate::simd::Level;
 
 /// How one field's register words become a value in the standard convention.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,39 +78,69 @@ impl FieldSpec {
         self.dtype.words()
     }
 
-    /// `read` for every frame of `frames` (rows of `fl` registers) into `out`. The commonest
-    /// layout (float32 high word first, no sentinel, scale-factor register or divisor) has its own
-    /// branch-free loop; the result is the same as `read`'s (a unit test holds them together).
+    /// No sentinel, scale-factor register or exact divisor: the value is raw × scale, checked.
+    pub fn is_plain(&self) -> bool {
+        self.sentinels.is_empty() && self.sf_offset.is_none() && self.divisor.is_none()
+    }
+
+    /// `read` for every frame of `frames` (rows of `fl` registers) into `out`. Float32 fields
+    /// without sentinel, scale-factor register or divisor (the commonest layout) have their own
+    /// branch-free loop, compiled for the best instruction set of the CPU; the result is the same
+    /// as `read`'s (a unit test holds them together).
     pub fn read_column(&self, frames: &[u16], fl: usize, out: &mut [f64]) {
-        let plain = self.sentinels.is_empty() && self.sf_offset.is_none() && self.divisor.is_none();
-        if plain && self.dtype == DType::F32 && self.order == WordOrder::Abcd {
-            let (off, scale, lo, hi, abs, neg) = (
-                self.offset,
-                self.scale,
-                self.min,
-                self.max,
-                self.abs,
-                self.negate,
-            );
-            for (o, fr) in out.iter_mut().zip(frames.chunks_exact(fl)) {
-                let raw = f32::from_bits(((fr[off] as u32) << 16) | fr[off + 1] as u32) as f64;
-                let mut v = raw * scale;
-                if abs {
-                    v = v.abs();
-                }
-                if neg {
-                    v = -v;
-                }
-                *o = if raw.is_finite() && v >= lo && v <= hi {
-                    v
-                } else {
-                    f64::NAN
-                };
-            }
+        if self.is_plain() && self.dtype == DType::F32 {
+            self.f32_column(crate::simd::level(), frames, fl, out);
         } else {
             for (o, fr) in out.iter_mut().zip(frames.chunks_exact(fl)) {
                 *o = self.read(fr);
             }
+        }
+    }
+
+    fn f32_column(&self, level: Level, frames: &[u16], fl: usize, out: &mut [f64]) {
+        let n = out.len().min(frames.len() / fl.max(1));
+        // every read below lies inside the first n frames
+        assert!(self.offset + 1 < fl && n * fl <= frames.len());
+        let out = &mut out[..n];
+        let p = F32Column {
+            frames: frames.as_ptr(),
+            fl,
+            off: self.offset,
+            scale: self.scale,
+            lo: self.min,
+            hi: self.max,
+        };
+        macro_rules! orders {
+            ($run:ident) => {
+                match (self.order, self.abs, self.negate) {
+                    (WordOrder::Abcd, false, false) => p.$run::<false, false, false, false>(out),
+                    (WordOrder::Abcd, false, true) => p.$run::<false, false, false, true>(out),
+                    (WordOrder::Abcd, true, _) => p.$run::<false, false, true, false>(out),
+                    (WordOrder::Cdab, false, false) => p.$run::<true, false, false, false>(out),
+                    (WordOrder::Cdab, false, true) => p.$run::<true, false, false, true>(out),
+                    (WordOrder::Cdab, true, _) => p.$run::<true, false, true, false>(out),
+                    (WordOrder::Badc, false, false) => p.$run::<false, true, false, false>(out),
+                    (WordOrder::Badc, false, true) => p.$run::<false, true, false, true>(out),
+                    (WordOrder::Badc, true, _) => p.$run::<false, true, true, false>(out),
+                    (WordOrder::Dcba, false, false) => p.$run::<true, true, false, false>(out),
+                    (WordOrder::Dcba, false, true) => p.$run::<true, true, false, true>(out),
+                    (WordOrder::Dcba, true, _) => p.$run::<true, true, true, false>(out),
+                }
+            };
+        }
+        // abs and negate together: |v| negated, i.e. −|v| (as `read`)
+        if self.abs && self.negate {
+            for (o, fr) in out.iter_mut().zip(frames.chunks_exact(fl)) {
+                *o = self.read(fr);
+            }
+            return;
+        }
+        match level {
+            // Safety: `level` says the CPU has the features; the assert above bounds the reads
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => unsafe { orders!(run_avx512) },
+            // Safety: as above
+            _ => unsafe { orders!(run) },
         }
     }
 
@@ -575,6 +607,77 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn float32_columns_equal_frame_reads_in_every_layout_and_instruction_set() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u16
+        };
+        let fl = 7;
+        let mut frames: Vec<u16> = (0..fl * 300).map(|_| next()).collect();
+        // infinities and NaN in every word order, and small exponents (in range) so that the
+        // range check is exercised both ways
+        for (j, pat) in [[0x7F80, 0], [0, 0x7F80], [0x807F, 0], [0xFFC0, 0x0001]]
+            .iter()
+            .enumerate()
+        {
+            frames[j * fl + 3] = pat[0];
+            frames[j * fl + 4] = pat[1];
+        }
+        for j in 10..150 {
+            frames[j * fl + 3] = 0x4120 + (j as u16 % 7); // ~10.0
+        }
+        let mut checked = 0;
+        for order in [
+            WordOrder::Abcd,
+            WordOrder::Cdab,
+            WordOrder::Badc,
+            WordOrder::Dcba,
+        ] {
+            for (abs, negate) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (scale, min, max) in
+                    [(1.0, -12.0, 12.0), (2.5, f64::NEG_INFINITY, f64::INFINITY)]
+                {
+                    let f = FieldSpec::new(
+                        index("Voltage_L1").unwrap(),
+                        3,
+                        DType::F32,
+                        order,
+                        scale,
+                        None,
+                        vec![],
+                        negate,
+                        abs,
+                        min,
+                        max,
+                        0,
+                    );
+                    for level in [Level::Baseline, Level::Avx2, Level::Avx512] {
+                        if level > crate::simd::level() {
+                            continue;
+                        }
+                        let mut col = vec![0.0; 300];
+                        f.f32_column(level, &frames, fl, &mut col);
+                        for (j, fr) in frames.chunks_exact(fl).enumerate() {
+                            let want = f.read(fr);
+                            assert!(
+                                want.to_bits() == col[j].to_bits()
+                                    || (want.is_nan() && col[j].is_nan()),
+                                "{f:?} {level:?} frame {j}: {} vs {want}",
+                                col[j]
+                            );
+                        }
+                        checked += col.iter().filter(|v| v.is_finite()).count();
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000);
     }
 
     #[test]

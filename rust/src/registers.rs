@@ -223,6 +223,7 @@ pub fn encode_value(value: f64, dtype: DType, order: WordOrder, scale: f64) -> R
     Ok(out)
 }
 
+#[inline(always)]
 fn decode_loop<const W: usize, const REV: bool, const SWAP: bool>(
     regs: &[u16],
     out: &mut [f64],
@@ -234,6 +235,7 @@ fn decode_loop<const W: usize, const REV: bool, const SWAP: bool>(
     }
 }
 
+#[inline(always)]
 fn decode_words<const W: usize>(
     regs: &[u16],
     out: &mut [f64],
@@ -251,8 +253,15 @@ fn decode_words<const W: usize>(
 
 /// Decode a run of equally typed values. `regs.len()` must be a multiple of the type's width.
 pub fn decode_values(regs: &[u16], dtype: DType, order: WordOrder, scale: f64) -> Result<Vec<f64>> {
+    let mut out = vec![0.0f64; regs.len() / dtype.words()];
+    decode_values_into(regs, dtype, order, scale, &mut out)?;
+    Ok(out)
+}
+
+/// The number of values `regs` holds, or why it holds no whole number of them.
+pub fn value_count(regs: &[u16], dtype: DType) -> Result<usize> {
     let w = dtype.words();
-    if regs.len() % w != 0 {
+    if !regs.len().is_multiple_of(w) {
         return Err(input_err!(
             "{} registers do not hold whole {} values ({} registers each)",
             regs.len(),
@@ -260,15 +269,50 @@ pub fn decode_values(regs: &[u16], dtype: DType, order: WordOrder, scale: f64) -
             w
         ));
     }
+    Ok(regs.len() / w)
+}
+
+/// `decode_values` into a caller's buffer of `value_count` values (e.g. a numpy array).
+pub fn decode_values_into(
+    regs: &[u16],
+    dtype: DType,
+    order: WordOrder,
+    scale: f64,
+    out: &mut [f64],
+) -> Result<()> {
+    let n = value_count(regs, dtype)?;
     if !scale.is_finite() {
         return Err(input_err!("scale must be finite, got {scale}"));
     }
-    let mut out = vec![0.0f64; regs.len() / w];
+    if out.len() != n {
+        return Err(input_err!("output has {} values, expected {n}", out.len()));
+    }
+    match crate::simd::level() {
+        // Safety: `level` says the CPU has the features
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::Level::Avx512 => unsafe { decode_avx512(regs, dtype, order, scale, out) },
+        _ => decode_any(regs, dtype, order, scale, out),
+    }
+    Ok(())
+}
+
+/// `decode_any` compiled for AVX-512 (the loops vectorise 512 bits wide).
+///
+/// # Safety
+/// The CPU must have the AVX-512 features (`simd::level()`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
+unsafe fn decode_avx512(regs: &[u16], dtype: DType, order: WordOrder, scale: f64, out: &mut [f64]) {
+    decode_any(regs, dtype, order, scale, out)
+}
+
+#[inline(always)]
+fn decode_any(regs: &[u16], dtype: DType, order: WordOrder, scale: f64, out: &mut [f64]) {
     // One closure per type, so each (width, order, type) loop is its own function without a
     // branch on the type inside (a runtime `DType` argument kept the F32 loop scalar).
     macro_rules! run {
         ($w:literal, $t:expr) => {
-            decode_words::<$w>(regs, &mut out, |bits| $t.value(bits), order, scale)
+            decode_words::<$w>(regs, out, |bits| $t.value(bits), order, scale)
         };
     }
     match dtype {
@@ -281,7 +325,6 @@ pub fn decode_values(regs: &[u16], dtype: DType, order: WordOrder, scale: f64) -
         DType::U64 => run!(4, DType::U64),
         DType::F64 => run!(4, DType::F64),
     }
-    Ok(out)
 }
 
 /// A vendor's "no value here" marker, compared on the raw bits before scaling.

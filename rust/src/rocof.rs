@@ -15,91 +15,23 @@
 
 use crate::error::Result;
 use crate::input_err;
+use crate::simd::Level;
+use crate::slope_window::{History, GROUP};
+
+// the checks and the trip lived here first; other modules and the bindings name them here
+pub use crate::rocof_trip::RocofTrip;
+pub use crate::series::{check_finite, check_length, check_series, check_timestamps};
 
 /// Share of the newest sample interval by which a sample may be older than `window` and still
 /// count as inside it. Polled timestamps jitter, and a window of exactly k sample periods must keep
 /// holding k + 1 samples instead of flickering between k and k + 1.
-const JITTER_SHARE: f64 = 0.25;
-
-/// Running sums are rebuilt from the window every `REBASE_WINDOWS` window lengths (at least every
-/// `MIN_REBASE_INTERVAL` samples), so rounding from adding and removing samples cannot accumulate
-/// and the reference time stays within a few window spans of the window (digits kept in the
-/// centred sums); rebuilding costs one window of additions, so this is amortised O(1).
-const REBASE_WINDOWS: usize = 4;
-const MIN_REBASE_INTERVAL: usize = 8;
+pub(crate) const JITTER_SHARE: f64 = 0.25;
 
 /// The uncertainty of a difference of two float64 timestamps near `t`: epoch seconds (~1.8e9)
 /// resolve only about 0.24 µs, so "exactly 0.5 s apart" may compute as 0.49999976 s.
 #[inline]
 pub(crate) fn time_resolution(t: f64) -> f64 {
     4.0 * f64::EPSILON * t.abs()
-}
-
-/// Check a chunk's timestamps before any of it is used: finite and strictly increasing, also
-/// past `last`, the newest timestamp already accepted. Shared by the streaming kernels.
-pub fn check_timestamps(last: Option<f64>, ts: &[f64]) -> Result<()> {
-    let mut prev = last.unwrap_or(f64::NEG_INFINITY);
-    for (i, &t) in ts.iter().enumerate() {
-        // one combined test per sample; the detailed diagnosis only runs on failure
-        if !(t > prev && t.is_finite()) {
-            if !t.is_finite() {
-                return Err(input_err!(
-                    "timestamps[{i}] is {t}; expected finite epoch seconds"
-                ));
-            }
-            return Err(if i == 0 {
-                input_err!(
-                    "timestamps[0] = {t} is not after the last accepted timestamp {prev}; \
-                     timestamps must be strictly increasing across updates"
-                )
-            } else {
-                input_err!(
-                    "timestamps[{i}] = {t} is not after timestamps[{}] = {prev}; \
-                     timestamps must be strictly increasing",
-                    i - 1
-                )
-            });
-        }
-        prev = t;
-    }
-    Ok(())
-}
-
-/// Check that a series has one value per timestamp.
-pub fn check_length(n_timestamps: usize, values: &[f64], name: &str) -> Result<()> {
-    if values.len() != n_timestamps {
-        return Err(input_err!(
-            "{name} has {} values but timestamps has {n_timestamps}; expected one value per timestamp",
-            values.len()
-        ));
-    }
-    Ok(())
-}
-
-/// Check that every value is finite (missing samples must be dropped, not passed as NaN).
-pub fn check_finite(values: &[f64], name: &str) -> Result<()> {
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(input_err!(
-            "{name}[{i}] is {}; expected finite values (drop missing samples, with their timestamps)",
-            values[i]
-        ));
-    }
-    Ok(())
-}
-
-/// Length, timestamps and finiteness of a timestamped series chunk, in one pass over the data.
-pub fn check_series(last: Option<f64>, ts: &[f64], values: &[f64], name: &str) -> Result<()> {
-    check_length(ts.len(), values, name)?;
-    let mut prev = last.unwrap_or(f64::NEG_INFINITY);
-    for (&t, &v) in ts.iter().zip(values) {
-        if !(t > prev && t < f64::INFINITY && v.is_finite()) {
-            // name the problem: the timestamps first, then the values
-            check_timestamps(last, ts)?;
-            check_finite(values, name)?;
-        }
-        prev = t;
-    }
-    Ok(())
 }
 
 /// How the RoCoF is estimated from the samples inside the window.
@@ -149,129 +81,24 @@ impl Default for RocofConfig {
     }
 }
 
-/// Sums of x = t − t_ref and y = f − f_ref over the window, for the least-squares slope.
-/// Working relative to a reference sample keeps epoch timestamps out of every sum, and makes a
-/// constant frequency give y = 0 exactly, hence a slope of exactly 0.
-#[derive(Clone, Copy, Debug, Default)]
-struct SlopeSums {
-    t_ref: f64,
-    f_ref: f64,
-    sx: f64,
-    sy: f64,
-    sxx: f64,
-    sxy: f64,
-    since_rebase: usize,
-}
-
-impl SlopeSums {
-    #[inline]
-    fn add(&mut self, t: f64, f: f64) {
-        let x = t - self.t_ref;
-        let y = f - self.f_ref;
-        self.sx += x;
-        self.sy += y;
-        self.sxx += x * x;
-        self.sxy += x * y;
-    }
-
-    #[inline]
-    fn remove(&mut self, t: f64, f: f64) {
-        // the same x and y as when the sample was added: the reference has not moved since, or
-        // the sums were rebuilt without it
-        let x = t - self.t_ref;
-        let y = f - self.f_ref;
-        self.sx -= x;
-        self.sy -= y;
-        self.sxx -= x * x;
-        self.sxy -= x * y;
-    }
-
-    /// The sums rebuilt from the window, relative to its oldest sample.
-    #[cold]
-    #[inline(never)]
-    fn rebuilt(window: &Ring) -> SlopeSums {
-        let (t_ref, f_ref) = window.front().unwrap_or((0.0, 0.0));
-        let mut sums = SlopeSums {
-            t_ref,
-            f_ref,
-            ..SlopeSums::default()
-        };
-        for (t, f) in window.iter() {
-            sums.add(t, f);
-        }
-        sums
-    }
-
-    /// (n·Σxy − Σx·Σy) / (n·Σxx − (Σx)²): one division per sample, not two.
-    #[inline]
-    fn slope(&self, n: usize) -> f64 {
-        let n = n as i64 as f64;
-        let den = n * self.sxx - self.sx * self.sx;
-        let num = n * self.sxy - self.sx * self.sy;
-        // den is n² times the variance of the window's timestamps: > 0 for two or more distinct
-        // timestamps, unless rounding ate it all
-        if den > 0.0 {
-            num / den
-        } else {
-            f64::NAN
-        }
-    }
-}
-
-/// The window's (timestamp, frequency) samples, oldest first, in a ring whose capacity is a power
-/// of two. Its indices are plain integers so the batch loop can keep them in registers.
-#[derive(Clone, Debug, Default)]
-struct Ring {
-    buf: Vec<(f64, f64)>,
-    head: usize,
-    len: usize,
-}
-
-impl Ring {
-    fn mask(&self) -> usize {
-        self.buf.len().wrapping_sub(1)
-    }
-
-    fn front(&self) -> Option<(f64, f64)> {
-        (self.len > 0).then(|| self.buf[self.head])
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
-        let mask = self.mask();
-        (0..self.len).map(move |i| self.buf[(self.head + i) & mask])
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        let capacity = (self.buf.len() * 2).max(8);
-        let mut buf = Vec::with_capacity(capacity);
-        buf.extend(self.iter());
-        buf.resize(capacity, (0.0, 0.0));
-        self.buf = buf;
-        self.head = 0;
-    }
-}
-
-/// The per-sample state besides the window: small and `Copy`, so the batch loop keeps it in
-/// registers.
-#[derive(Clone, Copy, Debug, Default)]
-struct Running {
-    sums: SlopeSums,
-    first_t: Option<f64>,
-    last_t: Option<f64>,
-    /// Latched once the history spans the window.
-    ready: bool,
-    smoothed: Option<f64>,
-}
+/// Samples added to the history at a time (so it stays in cache for short windows).
+const BLOCK: usize = 4096;
 
 /// Streaming RoCoF estimator. Feed it chunks of any size: the output is bit-identical for any
 /// chunking of the same samples.
 #[derive(Clone, Debug)]
 pub struct RocofEstimator {
     cfg: RocofConfig,
-    window: Ring,
-    run: Running,
+    hist: History,
+    /// samples seen
+    n: u64,
+    /// index of the window's oldest sample
+    lo: u64,
+    first_t: Option<f64>,
+    last_t: Option<f64>,
+    /// Latched once the history spans the window.
+    ready: bool,
+    smoothed: Option<f64>,
 }
 
 impl RocofEstimator {
@@ -290,8 +117,13 @@ impl RocofEstimator {
         }
         Ok(RocofEstimator {
             cfg,
-            window: Ring::default(),
-            run: Running::default(),
+            hist: History::default(),
+            n: 0,
+            lo: 0,
+            first_t: None,
+            last_t: None,
+            ready: false,
+            smoothed: None,
         })
     }
 
@@ -306,14 +138,14 @@ impl RocofEstimator {
     }
 
     pub fn last_timestamp(&self) -> Option<f64> {
-        self.run.last_t
+        self.last_t
     }
 
     /// One sample. The caller guarantees `t` finite and after the previous sample's, `f` finite
     /// (`update` checks that). Returns the RoCoF in Hz/s, or NaN until the history spans the window.
     pub fn step(&mut self, t: f64, f: f64) -> f64 {
         let mut out = [f64::NAN];
-        self.run_unchecked(&[t], &[f], &mut out);
+        self.run_unchecked(crate::simd::level(), &[t], &[f], &mut out);
         out[0]
     }
 
@@ -335,201 +167,153 @@ impl RocofEstimator {
                 ts.len()
             ));
         }
-        self.run_unchecked(ts, fs, out);
+        self.run_unchecked(crate::simd::level(), ts, fs, out);
         Ok(())
     }
 
     /// The one code path of `step` and `update`, so any chunking gives the same bits.
-    fn run_unchecked(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
-        match self.cfg.method {
-            RocofMethod::LeastSquares => self.run::<true>(ts, fs, out),
-            RocofMethod::WindowAverage => self.run::<false>(ts, fs, out),
+    fn run_unchecked(&mut self, level: Level, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+        match level {
+            // Safety: `level` says the CPU has the features
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => unsafe { self.run_avx512(ts, fs, out) },
+            _ => self.run_blocks::<false>(ts, fs, out),
         }
     }
 
-    fn run<const LEAST_SQUARES: bool>(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
-        let window = self.cfg.window;
-        let tau = self.cfg.smoothing;
-        let ring = &mut self.window;
-        let mut r = self.run;
-        if let (None, Some(&t), Some(&f)) = (r.last_t, ts.first(), fs.first()) {
-            r.first_t = Some(t);
-            (r.sums.t_ref, r.sums.f_ref) = (t, f);
+    /// # Safety
+    /// The CPU must have the AVX-512 features (`simd::level()`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
+    unsafe fn run_avx512(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+        self.run_blocks::<true>(ts, fs, out)
+    }
+
+    #[inline(always)]
+    fn run_blocks<const AVX512: bool>(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+        for ((ts, fs), out) in ts
+            .chunks(BLOCK)
+            .zip(fs.chunks(BLOCK))
+            .zip(out.chunks_mut(BLOCK))
+        {
+            self.block::<AVX512>(ts, fs, out);
         }
-        let first_t = r.first_t.unwrap_or(f64::NAN);
+    }
+
+    #[inline(always)]
+    fn block<const AVX512: bool>(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+        let (Some(&t_first), Some(&f_first)) = (ts.first(), fs.first()) else {
+            return;
+        };
+        let least_squares = self.cfg.method == RocofMethod::LeastSquares;
+        let window = self.cfg.window;
+        let n0 = self.n;
+        let h = &mut self.hist;
+        h.reserve(n0, ts.len(), self.lo.min(n0 / GROUP as u64 * GROUP as u64));
+        if n0 == 0 {
+            self.first_t = Some(t_first);
+            h.start(t_first, f_first);
+        }
+        h.put(n0, ts, fs);
+        let n1 = n0 + ts.len() as u64;
+        let first_t = self.first_t.unwrap_or(t_first);
         // the first sample ever has an infinite interval: it cannot evict or be ready
-        let mut prev_t = r.last_t.unwrap_or(f64::NEG_INFINITY);
-        let (mut head, mut len, mut mask) = (ring.head, ring.len, ring.mask());
-
-        for ((&t, &f), o) in ts.iter().zip(fs).zip(out.iter_mut()) {
-            let dt = t - prev_t;
-            prev_t = t;
-            if len == ring.buf.len() {
-                (ring.head, ring.len) = (head, len);
-                ring.grow();
-                (head, mask) = (0, ring.mask());
+        let mut prev_t = self.last_t.unwrap_or(f64::NEG_INFINITY);
+        let (mut lo, mut ready) = (self.lo, self.ready);
+        let mut i = n0;
+        while i < n1 {
+            let gs = i / GROUP as u64 * GROUP as u64;
+            let ge = (gs + GROUP as u64).min(n1);
+            if least_squares && i == gs && gs > 0 {
+                h.maybe_rebase(gs, lo);
             }
-            ring.buf[(head + len) & mask] = (t, f);
-            len += 1;
-            if LEAST_SQUARES {
-                r.sums.add(t, f);
-            }
-
-            let slack = JITTER_SHARE * if dt < window { dt } else { window } + time_resolution(t);
-            let oldest_allowed = window + slack;
-            // at least two samples stay, so that 1 Hz polling with a 0.5 s window has a slope
-            while len > 2 {
-                let (t0, f0) = ring.buf[head];
-                if t - t0 <= oldest_allowed {
-                    break;
-                }
-                head = (head + 1) & mask;
-                len -= 1;
-                if LEAST_SQUARES {
-                    r.sums.remove(t0, f0);
+            // whole groups in steady state: window starts, sums and slopes in vector registers
+            #[cfg(target_arch = "x86_64")]
+            if AVX512 && least_squares && ready && i == gs && lo > 0 && lo + 3 <= gs {
+                let o = &mut out[(i - n0) as usize..];
+                // Safety: AVX512 is only true inside `run_avx512`; the conditions above
+                let (groups, new_lo) =
+                    unsafe { crate::slope_window::avx512::whole_groups(h, gs, n1, lo, window, o) };
+                if groups > 0 {
+                    lo = new_lo;
+                    i = gs + (groups * GROUP) as u64;
+                    prev_t = ts[(i - 1 - n0) as usize];
+                    continue;
                 }
             }
-            let (t_oldest, f_oldest) = ring.buf[head];
-            if !r.ready {
-                r.ready = len >= 2 && t - first_t >= window - slack;
+            let (mut los, mut readys) = ([0u64; GROUP], [false; GROUP]);
+            for j in i..ge {
+                let t = ts[(j - n0) as usize];
+                let dt = t - prev_t;
+                prev_t = t;
+                let slack = JITTER_SHARE * dt.min(window) + time_resolution(t);
+                let oldest_allowed = window + slack;
+                // at least two samples stay, so that 1 Hz polling with a 0.5 s window has a slope
+                while j - lo + 1 > 2 && t - h.t[h.slot(lo)] > oldest_allowed {
+                    lo += 1;
+                }
+                if !ready {
+                    ready = j - lo + 1 >= 2 && t - first_t >= window - slack;
+                }
+                let k = (j - gs) as usize;
+                (los[k], readys[k]) = (lo, ready);
             }
-
-            let raw = if LEAST_SQUARES {
-                r.sums.since_rebase += 1;
-                // rebuild every few window lengths, or when the reference has fallen far behind
-                // the window (after a gap), where the sums would lose digits
-                if r.sums.since_rebase >= (REBASE_WINDOWS * len).max(MIN_REBASE_INTERVAL)
-                    || t_oldest - r.sums.t_ref > 4.0 * (t - t_oldest)
-                {
-                    (ring.head, ring.len) = (head, len);
-                    r.sums = SlopeSums::rebuilt(ring);
-                }
-                if r.ready {
-                    r.sums.slope(len)
-                } else {
-                    f64::NAN
-                }
-            } else if r.ready {
-                (f - f_oldest) / (t - t_oldest)
+            let (a, b) = ((i - gs) as usize, (ge - gs) as usize);
+            let o = &mut out[(i - n0) as usize..(ge - n0) as usize];
+            if least_squares {
+                h.group::<AVX512>(gs, &los, &readys, a, b, o);
             } else {
-                f64::NAN
-            };
-
-            *o = if tau > 0.0 && !raw.is_nan() {
-                let s = match r.smoothed {
+                for (k, o) in (a..b).zip(o.iter_mut()) {
+                    let (sj, sl) = (h.slot(gs + k as u64), h.slot(los[k]));
+                    *o = if readys[k] {
+                        (h.f[sj] - h.f[sl]) / (h.t[sj] - h.t[sl])
+                    } else {
+                        f64::NAN
+                    };
+                }
+            }
+            i = ge;
+        }
+        let tau = self.cfg.smoothing;
+        if tau > 0.0 {
+            let mut prev = self.last_t.unwrap_or(f64::NEG_INFINITY);
+            for (o, &t) in out.iter_mut().zip(ts) {
+                let dt = t - prev;
+                prev = t;
+                if o.is_nan() {
+                    continue;
+                }
+                let s = match self.smoothed {
                     // first-order lag discretised with the actual interval, so jitter and gaps
                     // are handled: alpha = 1 − exp(−dt/tau)
-                    Some(s) => s + (-(-dt / tau).exp_m1()) * (raw - s),
-                    None => raw,
+                    Some(s) => s + (-(-dt / tau).exp_m1()) * (*o - s),
+                    None => *o,
                 };
-                r.smoothed = Some(s);
-                s
-            } else {
-                raw
-            };
-        }
-        if !ts.is_empty() {
-            r.last_t = Some(prev_t);
-        }
-        (ring.head, ring.len) = (head, len);
-        self.run = r;
-    }
-}
-
-/// Definite-time loss-of-mains protection on a RoCoF series: trips when |RoCoF| ≥ threshold has
-/// held continuously for at least `delay` seconds (GB: 1 Hz/s, 500 ms). "Over a window" is the
-/// estimator's business; "for a delay" is this one's.
-#[derive(Clone, Debug)]
-pub struct RocofTrip {
-    threshold: f64,
-    delay: f64,
-    /// Timestamp of the first sample of the current run of samples at or above the threshold.
-    above_since: Option<f64>,
-    last_t: Option<f64>,
-    trip_time: Option<f64>,
-}
-
-impl RocofTrip {
-    pub fn new(threshold: f64, delay: f64) -> Result<Self> {
-        if !(threshold.is_finite() && threshold > 0.0) {
-            return Err(input_err!(
-                "RoCoF trip threshold is {threshold} Hz/s; expected a finite value > 0 (e.g. 1.0)"
-            ));
-        }
-        if !(delay.is_finite() && delay >= 0.0) {
-            return Err(input_err!(
-                "RoCoF trip delay is {delay} s; expected a finite value >= 0 (e.g. 0.5)"
-            ));
-        }
-        Ok(RocofTrip {
-            threshold,
-            delay,
-            above_since: None,
-            last_t: None,
-            trip_time: None,
-        })
-    }
-
-    pub fn threshold(&self) -> f64 {
-        self.threshold
-    }
-
-    pub fn delay(&self) -> f64 {
-        self.delay
-    }
-
-    /// One sample (caller guarantees `t` finite and increasing). NaN (no estimate) breaks the
-    /// persistence. Returns whether the trip condition holds at this sample.
-    pub fn step(&mut self, t: f64, rocof: f64) -> bool {
-        self.last_t = Some(t);
-        if rocof.abs() >= self.threshold {
-            let start = *self.above_since.get_or_insert(t);
-            let holds = t - start >= self.delay - time_resolution(t);
-            if holds && self.trip_time.is_none() {
-                self.trip_time = Some(t);
+                self.smoothed = Some(s);
+                *o = s;
             }
-            holds
-        } else {
-            self.above_since = None;
-            false
         }
+        (self.lo, self.ready, self.n) = (lo, ready, n1);
+        self.last_t = Some(prev_t);
     }
 
-    /// A chunk: timestamps finite and increasing, RoCoF finite or NaN; on error nothing changes.
-    pub fn update(&mut self, ts: &[f64], rocof: &[f64]) -> Result<Vec<bool>> {
-        check_length(ts.len(), rocof, "rocof")?;
-        check_timestamps(self.last_t, ts)?;
-        if let Some(i) = rocof.iter().position(|r| r.is_infinite()) {
-            return Err(input_err!(
-                "rocof[{i}] is {}; expected finite values, or NaN where there is no estimate",
-                rocof[i]
-            ));
-        }
-        Ok(ts
-            .iter()
-            .zip(rocof)
-            .map(|(&t, &r)| self.step(t, r))
-            .collect())
+    /// Samples in the window after the newest sample.
+    #[cfg(test)]
+    fn window_len(&self) -> usize {
+        (self.n - self.lo) as usize
     }
 
-    /// Latched: true from the first trip until `reset`.
-    pub fn tripped(&self) -> bool {
-        self.trip_time.is_some()
-    }
-
-    /// Timestamp of the sample at which it first tripped (since the last reset).
-    pub fn trip_time(&self) -> Option<f64> {
-        self.trip_time
-    }
-
-    pub fn last_timestamp(&self) -> Option<f64> {
-        self.last_t
-    }
-
-    /// Clear the latch. A condition that is still persisting keeps its start time, so it trips
-    /// again at the next sample, as a relay reset during the event would.
-    pub fn reset(&mut self) {
-        self.trip_time = None;
+    /// The window's (t, f) samples, oldest first.
+    #[cfg(test)]
+    fn window_samples(&self) -> Vec<(f64, f64)> {
+        (self.lo..self.n)
+            .map(|j| {
+                (
+                    self.hist.t[self.hist.slot(j)],
+                    self.hist.f[self.hist.slot(j)],
+                )
+            })
+            .collect()
     }
 }
 
@@ -606,7 +390,7 @@ mod tests {
         let fs: Vec<f64> = ts.iter().map(|t| 50.0 - 1.0 * (t - T0)).collect();
         let mut est = ls(0.5);
         let out = est.update(&ts, &fs).unwrap();
-        assert_eq!(est.window.len, 501);
+        assert_eq!(est.window_len(), 501);
         for v in &out[500..] {
             assert!((v + 1.0).abs() < 1e-6, "{v}");
         }
@@ -633,7 +417,7 @@ mod tests {
         for (i, (&t, &f)) in ts.iter().zip(&fs).enumerate() {
             let got = est.step(t, f);
             // reference: a fresh two-pass fit over the samples the estimator holds
-            let w: Vec<(f64, f64)> = est.window.iter().collect();
+            let w: Vec<(f64, f64)> = est.window_samples();
             let xm = w.iter().map(|s| s.0 - T0).sum::<f64>() / w.len() as f64;
             let ym = w.iter().map(|s| s.1).sum::<f64>() / w.len() as f64;
             let num: f64 = w.iter().map(|s| (s.0 - T0 - xm) * (s.1 - ym)).sum();
@@ -679,6 +463,52 @@ mod tests {
             assert_eq!(whole.len(), pieces.len());
             for (a, b) in whole.iter().zip(&pieces) {
                 assert_eq!(a.to_bits(), b.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn vector_and_portable_copies_agree_bit_for_bit() {
+        // jitter, gaps (rebases), rate changes and ragged chunks
+        let mut r = rng(11);
+        let mut t = T0;
+        let mut ts = Vec::new();
+        for k in 0..6000 {
+            t += match k % 1500 {
+                700 => 30.0,
+                0..=300 => 0.01 * (1.0 + 0.4 * r()),
+                _ => 0.001 * (1.0 + 0.5 * r()),
+            };
+            ts.push(t);
+        }
+        let fs: Vec<f64> = ts
+            .iter()
+            .map(|t| 50.0 + 0.3 * ((t - T0) * 0.9).sin() + 0.002 * r())
+            .collect();
+        for window in [0.005, 0.05, 0.5] {
+            let mut outs = Vec::new();
+            for level in [Level::Baseline, Level::Avx2, Level::Avx512] {
+                if level > crate::simd::level() {
+                    continue;
+                }
+                let mut est = ls(window);
+                let mut out = vec![0.0; ts.len()];
+                let mut i = 0;
+                for size in [3, 1, 1000, 7, 2500].iter().cycle() {
+                    let j = (i + size).min(ts.len());
+                    est.run_unchecked(level, &ts[i..j], &fs[i..j], &mut out[i..j]);
+                    i = j;
+                    if i == ts.len() {
+                        break;
+                    }
+                }
+                outs.push(out);
+            }
+            assert!(outs[0].iter().filter(|v| v.is_finite()).count() > 5000);
+            for other in &outs[1..] {
+                for (a, b) in outs[0].iter().zip(other) {
+                    assert_eq!(a.to_bits(), b.to_bits());
+                }
             }
         }
     }
@@ -733,7 +563,7 @@ mod tests {
         for (ts, fs) in cases {
             let err = est.update(ts, fs).unwrap_err();
             assert!(!err.to_string().is_empty());
-            assert!(est.window.iter().eq(before.window.iter()));
+            assert!(est.window_samples() == before.window_samples());
         }
         assert!(est.update(&[T0 + 0.2], &[50.0]).is_ok());
     }
@@ -758,40 +588,50 @@ mod tests {
             "window_average"
         );
     }
+}
+
+/// Timing of the kernel alone, without Python: `cargo test --release rocof_speed -- --ignored
+/// --nocapture` (no assertion on time: the machine is shared).
+#[cfg(test)]
+mod speed {
+    use super::*;
 
     #[test]
-    fn trip_needs_the_delay_and_latches() {
-        let mut trip = RocofTrip::new(1.0, 0.5).unwrap();
-        let ts = grid(10.0, 30);
-        // above threshold for 0.3 s (samples 2..=5), then for 0.8 s (samples 10..=18)
-        let r: Vec<f64> = (0..30)
-            .map(|k| match k {
-                2..=5 => 1.2,
-                10..=18 => -1.5,
-                _ => 0.1,
-            })
-            .collect();
-        let out = trip.update(&ts, &r).unwrap();
-        assert!(out[..15].iter().all(|&b| !b));
-        assert!(out[15..=18].iter().all(|&b| b));
-        assert!(!out[19]);
-        assert!(trip.tripped());
-        assert_eq!(trip.trip_time(), Some(ts[15]));
-        trip.reset();
-        assert!(!trip.tripped());
-        assert_eq!(trip.trip_time(), None);
-    }
-
-    #[test]
-    fn nan_breaks_persistence_and_infinity_is_refused() {
-        let mut trip = RocofTrip::new(1.0, 0.2).unwrap();
-        let ts = grid(10.0, 6);
-        let out = trip
-            .update(&ts, &[2.0, 2.0, f64::NAN, 2.0, 2.0, 2.0])
-            .unwrap();
-        assert_eq!(out, [false, false, false, false, false, true]);
-        assert!(trip.update(&[T0 + 1.0], &[f64::INFINITY]).is_err());
-        assert!(RocofTrip::new(0.0, 0.5).is_err());
-        assert!(RocofTrip::new(1.0, -0.5).is_err());
+    #[ignore]
+    fn rocof_speed() {
+        let n = 1_000_000;
+        for (window, jitter) in [(0.5, 0.0), (0.5, 0.25), (0.004, 0.0), (0.004, 0.25)] {
+            let mut x = 1u64;
+            let ts: Vec<f64> = (0..n)
+                .map(|k| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                    1.8e9 + (k as f64 + jitter * (2.0 * u - 1.0)) / 1000.0
+                })
+                .collect();
+            let fs: Vec<f64> = (0..n)
+                .map(|k| 50.0 + 0.05 * (k as f64 / 1000.0).sin())
+                .collect();
+            let mut out = vec![0.0; n];
+            for level in [Level::Baseline, crate::simd::level()] {
+                let mut best = 1e9f64;
+                for _ in 0..20 {
+                    let mut est = RocofEstimator::new(RocofConfig {
+                        window,
+                        ..RocofConfig::default()
+                    })
+                    .unwrap();
+                    let s = std::time::Instant::now();
+                    est.run_unchecked(level, &ts, &fs, &mut out);
+                    best = best.min(s.elapsed().as_secs_f64());
+                }
+                println!(
+                    "window {window} jitter {jitter} {level:?}: {:.3} ms",
+                    best * 1e3
+                );
+            }
+        }
     }
 }

@@ -150,7 +150,7 @@ impl PyPmuConfig {
                     offset: aoffsets[i],
                 });
             }
-            if digital_names.len() % 16 != 0 {
+            if !digital_names.len().is_multiple_of(16) {
                 return Err(Error::Input(format!(
                     "{who}: {} digital names; give 16 per digital status word (bit 0 first)",
                     digital_names.len()

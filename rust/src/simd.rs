@@ -1,0 +1,46 @@
+//! Runtime choice of instruction set for the kernels' hot loops.
+//!
+//! The loops are plain Rust written so that the compiler vectorises them: fixed-width lanes, no
+//! bounds checks, selects instead of branches. Each kernel compiles its loop three times: for the
+//! x86-64 baseline, and inside `#[target_feature]` functions for AVX2 and for AVX-512 (512-bit
+//! vectors: twice the lanes per instruction), and runs the best copy the CPU can (`level()`).
+//! Rust never fuses a multiply and an add on its own, so every copy does the same IEEE operations
+//! in the same order and their results are bit-identical (each kernel's unit tests run the copies
+//! and compare the bits).
+
+/// Target features of the AVX-512 copies.
+#[macro_export]
+macro_rules! avx512_features {
+    () => {
+        "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2"
+    };
+}
+
+/// Instruction sets a kernel can be run with, best last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+/// The best instruction set of this CPU that the kernels have a copy for.
+#[inline]
+pub fn level() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("bmi2")
+        {
+            return Level::Avx512;
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return Level::Avx2;
+        }
+    }
+    Level::Baseline
+}
