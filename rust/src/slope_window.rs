@@ -466,39 +466,3 @@ pub(crate) mod avx512 {
         sums
     }
 }
-
-#[cfg(test)]
-mod speed {
-    use super::*;
-
-    /// The steady-state loop alone on a history that stays in cache:
-    /// `cargo test --release whole_groups_in_cache -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn whole_groups_in_cache() {
-        let n = 16_384usize;
-        let ts: Vec<f64> = (0..n).map(|k| 1.8e9 + k as f64 / 1000.0).collect();
-        let fs: Vec<f64> = (0..n)
-            .map(|k| 50.0 + 0.05 * (k as f64 / 1000.0).sin())
-            .collect();
-        let mut out = vec![0.0; n];
-        let mut h = History::default();
-        h.reserve(0, n, 0);
-        h.start(ts[0], fs[0]);
-        h.put(0, &ts, &fs);
-        let mut best = 1e9f64;
-        let mut groups = 0;
-        for _ in 0..200 {
-            h.decided = 0;
-            h.rebased_at = 0;
-            let s = std::time::Instant::now();
-            groups =
-                unsafe { avx512::whole_groups(&mut h, 504, n as u64, 3, 0.5, &mut out[504..]).0 };
-            best = best.min(s.elapsed().as_secs_f64());
-        }
-        println!(
-            "{groups} groups: {:.2} ns per group",
-            best / groups as f64 * 1e9
-        );
-    }
-}
