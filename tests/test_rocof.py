@@ -401,6 +401,28 @@ def test_bad_input_raises_and_leaves_state_unchanged(case: str) -> None:
     assert est.update(t2, f2).tobytes() == reference.update(t2, f2).tobytes()
 
 
+@pytest.mark.parametrize("where", ["frequency", "timestamps"])
+def test_bad_sample_deep_in_a_long_chunk_changes_nothing(where: str) -> None:
+    # long chunks are checked block by block as they are processed: the blocks before the bad
+    # sample have run by the time it is found, and must be undone
+    fs = 1000.0
+    est, reference = RocofEstimator(window=0.5), RocofEstimator(window=0.5)
+    t1 = T0 + np.arange(30_000) / fs
+    f1 = 50.0 + 0.1 * np.sin(np.arange(t1.size) / fs)
+    est.update(t1, f1)
+    reference.update(t1, f1)
+    t2, f2 = t1 + t1.size / fs, f1[::-1].copy()
+    bad_t, bad_f = t2.copy(), f2.copy()
+    if where == "frequency":
+        bad_f[15_000] = np.nan
+    else:
+        bad_t[29_000] = bad_t[28_999]
+    with pytest.raises(InputError, match=rf"{where}\[{29_000 if where == 'timestamps' else 15_000}\]"):
+        est.update(bad_t, bad_f)
+    assert est.last_timestamp == t1[-1]
+    assert est.update(t2, f2).tobytes() == reference.update(t2, f2).tobytes()
+
+
 def test_error_messages_say_what_and_where() -> None:
     est = RocofEstimator()
     t = T0 + np.arange(5.0)

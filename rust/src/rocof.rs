@@ -84,6 +84,11 @@ impl Default for RocofConfig {
 /// Samples added to the history at a time (so it stays in cache for short windows).
 const BLOCK: usize = 4096;
 
+/// Chunks of at least this many samples are checked block by block as they are copied into the
+/// history, the estimator being restored from a copy if one is bad: the copy costs about one
+/// history's worth (a few BLOCKs), a second read of a large input costs more.
+const FUSED_CHECK_MIN: usize = 4 * BLOCK;
+
 /// Streaming RoCoF estimator. Feed it chunks of any size: the output is bit-identical for any
 /// chunking of the same samples.
 #[derive(Clone, Debug)]
@@ -159,6 +164,16 @@ impl RocofEstimator {
 
     /// `update` into a caller's buffer of `ts.len()` values (e.g. a numpy array).
     pub fn update_into(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) -> Result<()> {
+        check_length(ts.len(), fs, "frequency")?;
+        if out.len() == ts.len() && ts.len() >= FUSED_CHECK_MIN {
+            // check while copying into the history (one read of the input instead of two), and
+            // put everything back if the chunk turns out bad
+            let before = self.clone();
+            if self.run::<true>(crate::simd::level(), ts, fs, out) {
+                return Ok(());
+            }
+            *self = before;
+        }
         check_series(self.last_timestamp(), ts, fs, "frequency")?;
         if out.len() != ts.len() {
             return Err(input_err!(
@@ -173,11 +188,23 @@ impl RocofEstimator {
 
     /// The one code path of `step` and `update`, so any chunking gives the same bits.
     fn run_unchecked(&mut self, level: Level, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+        self.run::<false>(level, ts, fs, out);
+    }
+
+    /// With `CHECKED`, each block is checked as `check_series` does while it is copied into the
+    /// history, and the run stops at the first bad one: false (the state is then half updated).
+    fn run<const CHECKED: bool>(
+        &mut self,
+        level: Level,
+        ts: &[f64],
+        fs: &[f64],
+        out: &mut [f64],
+    ) -> bool {
         match level {
             // Safety: `level` says the CPU has the features
             #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => unsafe { self.run_avx512(ts, fs, out) },
-            _ => self.run_blocks::<false>(ts, fs, out),
+            Level::Avx512 => unsafe { self.run_avx512::<CHECKED>(ts, fs, out) },
+            _ => self.run_blocks::<false, CHECKED>(ts, fs, out),
         }
     }
 
@@ -185,25 +212,43 @@ impl RocofEstimator {
     /// The CPU must have the AVX-512 features (`simd::level()`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
-    unsafe fn run_avx512(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
-        self.run_blocks::<true>(ts, fs, out)
+    unsafe fn run_avx512<const CHECKED: bool>(
+        &mut self,
+        ts: &[f64],
+        fs: &[f64],
+        out: &mut [f64],
+    ) -> bool {
+        self.run_blocks::<true, CHECKED>(ts, fs, out)
     }
 
     #[inline(always)]
-    fn run_blocks<const AVX512: bool>(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+    fn run_blocks<const AVX512: bool, const CHECKED: bool>(
+        &mut self,
+        ts: &[f64],
+        fs: &[f64],
+        out: &mut [f64],
+    ) -> bool {
         for ((ts, fs), out) in ts
             .chunks(BLOCK)
             .zip(fs.chunks(BLOCK))
             .zip(out.chunks_mut(BLOCK))
         {
-            self.block::<AVX512>(ts, fs, out);
+            if !self.block::<AVX512, CHECKED>(ts, fs, out) {
+                return false;
+            }
         }
+        true
     }
 
     #[inline(always)]
-    fn block<const AVX512: bool>(&mut self, ts: &[f64], fs: &[f64], out: &mut [f64]) {
+    fn block<const AVX512: bool, const CHECKED: bool>(
+        &mut self,
+        ts: &[f64],
+        fs: &[f64],
+        out: &mut [f64],
+    ) -> bool {
         let (Some(&t_first), Some(&f_first)) = (ts.first(), fs.first()) else {
-            return;
+            return true;
         };
         let least_squares = self.cfg.method == RocofMethod::LeastSquares;
         let window = self.cfg.window;
@@ -214,7 +259,14 @@ impl RocofEstimator {
             self.first_t = Some(t_first);
             h.start(t_first, f_first);
         }
-        h.put(n0, ts, fs);
+        if CHECKED {
+            let prev = self.last_t.unwrap_or(f64::NEG_INFINITY);
+            if !h.put_checked(n0, prev, ts, fs) {
+                return false;
+            }
+        } else {
+            h.put(n0, ts, fs);
+        }
         let n1 = n0 + ts.len() as u64;
         let first_t = self.first_t.unwrap_or(t_first);
         // the first sample ever has an infinite interval: it cannot evict or be ready
@@ -295,6 +347,7 @@ impl RocofEstimator {
         }
         (self.lo, self.ready, self.n) = (lo, ready, n1);
         self.last_t = Some(prev_t);
+        true
     }
 
     /// Samples in the window after the newest sample.
@@ -566,6 +619,54 @@ mod tests {
             assert!(est.window_samples() == before.window_samples());
         }
         assert!(est.update(&[T0 + 0.2], &[50.0]).is_ok());
+    }
+
+    #[test]
+    fn long_bad_chunk_changes_nothing() {
+        // long enough to be checked while it is copied, bad far into it: the blocks before the
+        // bad one have been run by then, and must be undone
+        let n = 3 * FUSED_CHECK_MIN;
+        let mut r = rng(17);
+        let ts: Vec<f64> = (0..2 * n)
+            .map(|k| T0 + k as f64 * 0.001 + 0.0002 * r())
+            .collect();
+        let fs: Vec<f64> = ts.iter().map(|t| 50.0 + 0.1 * (t - T0).sin()).collect();
+        let (head, tail) = ((&ts[..n], &fs[..n]), (&ts[n..], &fs[n..]));
+        let mut want_est = ls(0.5);
+        want_est.update(head.0, head.1).unwrap();
+        let want = want_est.update(tail.0, tail.1).unwrap();
+        let mut est = ls(0.5);
+        est.update(head.0, head.1).unwrap();
+        let bad_at = n - 5;
+        let mut bad_f = tail.1.to_vec();
+        bad_f[bad_at] = f64::NAN;
+        let mut bad_t = tail.0.to_vec();
+        bad_t[bad_at] = bad_t[bad_at - 1];
+        let mut early_t = tail.0.to_vec();
+        early_t[0] = head.0[n - 1];
+        for (bt, bf, says) in [
+            (tail.0, &bad_f[..], format!("frequency[{bad_at}] is NaN")),
+            (&bad_t[..], tail.1, format!("timestamps[{bad_at}]")),
+            (&early_t[..], tail.1, "timestamps[0]".to_string()),
+        ] {
+            let err = est.update(bt, bf).unwrap_err().to_string();
+            assert!(err.contains(&says), "{err}");
+            assert_eq!(est.last_timestamp(), Some(head.0[n - 1]));
+        }
+        let got = est.update(tail.0, tail.1).unwrap();
+        assert!(want.iter().all(|v| v.is_finite()));
+        for (a, b) in want.iter().zip(&got) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        // and a long chunk gives the bits that small chunks give
+        let mut small = ls(0.5);
+        let mut pieces = Vec::new();
+        for (t, f) in ts.chunks(1000).zip(fs.chunks(1000)) {
+            pieces.extend(small.update(t, f).unwrap());
+        }
+        for (a, b) in want.iter().zip(&pieces[n..]) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
     }
 
     #[test]

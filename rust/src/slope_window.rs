@@ -90,6 +90,14 @@ impl History {
         self.f[s..s + fs.len()].copy_from_slice(fs);
     }
 
+    /// `put` and check the samples as `series::check_series` does (`prev`: the timestamp before
+    /// them, or −∞); false if they fail it (the slots then hold what is to be ignored).
+    #[inline(always)]
+    pub(crate) fn put_checked(&mut self, j: u64, prev: f64, ts: &[f64], fs: &[f64]) -> bool {
+        let s = self.slot(j);
+        crate::series::copy_checked(prev, ts, fs, &mut self.t[s..], &mut self.f[s..])
+    }
+
     /// Start the sums at the first sample ever.
     pub(crate) fn start(&mut self, t: f64, f: f64) {
         (self.t_ref, self.f_ref) = (t, f);
