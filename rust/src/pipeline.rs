@@ -77,6 +77,12 @@ impl<const N: usize> Tile<N> {
                 &mut scratch[..k]
             };
             if plan.is_some_and(|plan| plan.planned[i]) {
+                if transposed == k && block_ok.is_none() {
+                    // the transposition decoded it for every frame, and it is the first field of
+                    // its channel: nothing to add
+                    seen[f.channel] = true;
+                    continue;
+                }
                 f.read_column(&frames[transposed * fl..], fl, &mut out[transposed..]);
             } else {
                 f.read_column(frames, fl, out);
@@ -135,9 +141,11 @@ impl<const N: usize> Tile<N> {
 
     /// `write_out` with stores that bypass the caches, for a large output that is written once
     /// and not read back here: ordinary stores would first fetch every line of it from memory.
+    /// With `wide`, a whole 64-byte line per store where the output is aligned to lines.
     ///
     /// # Safety
-    /// The CPU must have SSE2 (every x86-64 does); call `_mm_sfence` after the last tile.
+    /// The CPU must have SSE2 (every x86-64 does), and AVX-512 for `wide`; call `_mm_sfence`
+    /// after the last tile.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn write_out_streaming(
@@ -146,17 +154,20 @@ impl<const N: usize> Tile<N> {
         k: usize,
         start: usize,
         outs: &mut [&mut [f64]],
+        wide: bool,
     ) {
-        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        use std::arch::x86_64::{_mm512_loadu_pd, _mm512_stream_pd, _mm_loadu_pd, _mm_stream_pd};
         for (out, &ch) in outs.iter_mut().zip(chans) {
             let dst = &mut out[start..start + k];
-            // numpy aligns float64 data to 16 bytes: two values per streaming store
-            if k == N && N.is_multiple_of(2) && (dst.as_ptr() as usize).is_multiple_of(16) {
+            let (to, from) = (dst.as_mut_ptr(), self.cols[ch].as_ptr());
+            if k == N && wide && N.is_multiple_of(8) && (to as usize).is_multiple_of(64) {
+                for i in (0..N).step_by(8) {
+                    _mm512_stream_pd(to.add(i), _mm512_loadu_pd(from.add(i)));
+                }
+            } else if k == N && N.is_multiple_of(2) && (to as usize).is_multiple_of(16) {
+                // numpy aligns float64 data to 16 bytes: two values per streaming store
                 for i in (0..N).step_by(2) {
-                    _mm_stream_pd(
-                        dst.as_mut_ptr().add(i),
-                        _mm_loadu_pd(self.cols[ch].as_ptr().add(i)),
-                    );
+                    _mm_stream_pd(to.add(i), _mm_loadu_pd(from.add(i)));
                 }
             } else {
                 dst.copy_from_slice(&self.cols[ch][..k]);
@@ -550,11 +561,8 @@ fn decode_tiles(
     outs: &mut [&mut [f64]],
 ) {
     let fl = p.frame_length;
-    let plan = if crate::simd::level() == crate::simd::Level::Avx512 {
-        FramePlan::new(p)
-    } else {
-        None
-    };
+    let avx512 = crate::simd::level() == crate::simd::Level::Avx512;
+    let plan = if avx512 { FramePlan::new(p) } else { None };
     let stream = frames.len() / fl >= STREAM_FROM_FRAMES;
     let mut tile = Tile::<TILE>::default();
     for (start, chunk) in (0..).step_by(TILE).zip(frames.chunks(TILE * fl)) {
@@ -566,8 +574,9 @@ fn decode_tiles(
         tile.aggregate(p, invert);
         #[cfg(target_arch = "x86_64")]
         if stream {
-            // Safety: x86-64 has SSE2; the fence follows the loop
-            unsafe { tile.write_out_streaming(chans, k, start, outs) };
+            // Safety: x86-64 has SSE2, and `avx512` says whether the CPU has AVX-512; the fence
+            // follows the loop
+            unsafe { tile.write_out_streaming(chans, k, start, outs, avx512) };
             continue;
         }
         tile.write_out(chans, k, start, outs);
