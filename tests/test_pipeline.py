@@ -366,7 +366,7 @@ def test_push_returns_a_read_only_mapping_of_channels():
 
 def test_items_is_a_reiterable_view_of_every_pair():
     out = MeterPipeline(SDM).push(T0, sdm_frame(**SPEC_EXAMPLE, ActivePower=10000.0))
-    by_key = [(ch, out[ch]) for ch in out.keys()]  # one value at a time, not through items()
+    by_key = [(ch, out[ch]) for ch in out]  # one value at a time, not through items()
     items = out.items()
     assert list(items) == by_key and list(items) == by_key  # a view: iterates again, same pairs
     assert len(items) == len(by_key) == len(out)
