@@ -364,6 +364,19 @@ def test_push_returns_a_read_only_mapping_of_channels():
     assert out != {**d, "ActivePower": 1.0}
 
 
+def test_items_is_a_reiterable_view_of_every_pair():
+    out = MeterPipeline(SDM).push(T0, sdm_frame(**SPEC_EXAMPLE, ActivePower=10000.0))
+    by_key = [(ch, out[ch]) for ch in out]  # one value at a time, not through items()
+    items = out.items()
+    assert list(items) == by_key and list(items) == by_key  # a view: iterates again, same pairs
+    assert len(items) == len(by_key) == len(out)
+    assert ("ActivePower_L2", -3000.0) in items and ("Frequency_RoCoF", None) in items
+    assert ("ActivePower_L2", 3000.0) not in items and ("Nope", 1.0) not in items and 5 not in items
+    assert repr(items) == f"ChannelItems({by_key!r})"
+    assert out.to_dict() == dict(by_key) and list(out.to_dict()) == list(out.keys())
+    assert out.values() == [v for _, v in by_key]
+
+
 def test_batches_across_tile_boundaries_equal_frame_by_frame():
     # the kernels work 64 frames at a time: batches that straddle tiles must not differ
     rng = np.random.default_rng(3)

@@ -5,19 +5,17 @@
 //! where it has no counters, and counter trackers that keep meter counters monotonic. Invalid
 //! values are NaN; every stage passes NaN through and never turns it into a number.
 
-use crate::channel::{
-    self, E_EXP, E_IMP, E_NET, FREQ, IMBALANCE, NCH, P, PF, PF_L, P_L, Q, Q_L, RE_EXP, RE_IMP,
-    ROCOF, S, S_L,
-};
+use crate::channel::{self, E_EXP, E_IMP, E_NET, FREQ, NCH, P, Q, RE_EXP, RE_IMP, ROCOF};
 use crate::counter::{CounterEvent, CounterTracker};
 use crate::energy::EnergyIntegrator;
 use crate::error::Result;
-use crate::fallback::{self, Source, SourceStats, NSRC, SOURCED};
+use crate::fallback::{Source, SourceStats, NSRC, SOURCED};
 use crate::frame_decode::FramePlan;
 use crate::input_err;
-use crate::profile::{ApparentMode, CompiledProfile};
+use crate::profile::CompiledProfile;
 use crate::rocof::{RocofConfig, RocofEstimator};
 
+mod aggregate;
 mod state;
 pub use state::{counter_channels, PipelineState};
 
@@ -79,6 +77,12 @@ impl<const N: usize> Tile<N> {
                 &mut scratch[..k]
             };
             if plan.is_some_and(|plan| plan.planned[i]) {
+                if transposed == k && block_ok.is_none() {
+                    // the transposition decoded it for every frame, and it is the first field of
+                    // its channel: nothing to add
+                    seen[f.channel] = true;
+                    continue;
+                }
                 f.read_column(&frames[transposed * fl..], fl, &mut out[transposed..]);
             } else {
                 f.read_column(frames, fl, out);
@@ -102,133 +106,6 @@ impl<const N: usize> Tile<N> {
             if !seen[c] {
                 col[..k].fill(f64::NAN);
             }
-        }
-    }
-
-    /// Bring the tile's first `k` frames to the standard convention and add the stateless
-    /// aggregates, column by column: invert, totals from phases, S, PF, imbalance, EnergyNet.
-    #[inline(always)]
-    fn aggregate(&mut self, p: &CompiledProfile, invert: bool, k: usize) {
-        let Tile { cols, scratch, src } = self;
-        let m = &p.from_meter;
-        // the phases the meter reads (no allocation: push runs this for every frame)
-        let (mut phase_buf, mut np) = ([0usize; 3], 0);
-        for i in (0..3).filter(|&i| m[P_L[i]]) {
-            phase_buf[np] = i;
-            np += 1;
-        }
-        let phases = &phase_buf[..np];
-        if invert {
-            // a reversed CT: active and reactive power flip, import and export counters swap
-            for ch in [
-                P, P_L[0], P_L[1], P_L[2], Q, Q_L[0], Q_L[1], Q_L[2], PF, PF_L[0], PF_L[1], PF_L[2],
-            ] {
-                cols[ch][..k].iter_mut().for_each(|x| *x = -*x);
-            }
-            cols.swap(E_IMP, E_EXP);
-            cols.swap(RE_IMP, RE_EXP);
-        }
-        // Each aggregated channel takes, frame by frame, the first source that has a value.
-        for (si, (tot, ph)) in [(fallback::SRC_P, (P, P_L)), (fallback::SRC_Q, (Q, Q_L))] {
-            if p.available[tot] {
-                let present = [m[ph[0]], m[ph[1]], m[ph[2]]];
-                let has_total = m[tot];
-                derive_sourced(cols, scratch, &mut src[si], k, tot, &|c, j| {
-                    let sum = || {
-                        let s = (0..3)
-                            .filter(|&i| present[i])
-                            .fold(0.0, |acc, i| acc + c[ph[i]][j]);
-                        fallback::from(s, Source::Phases)
-                    };
-                    if has_total {
-                        fallback::first(fallback::from(c[tot][j], Source::Meter), sum)
-                    } else {
-                        sum()
-                    }
-                });
-            }
-        }
-        for i in 0..3 {
-            if p.available[S_L[i]] {
-                let metered = m[S_L[i]];
-                derive_sourced(
-                    cols,
-                    scratch,
-                    &mut src[fallback::SRC_S_L[i]],
-                    k,
-                    S_L[i],
-                    &|c, j| {
-                        if metered {
-                            fallback::from(c[S_L[i]][j], Source::Meter)
-                        } else {
-                            fallback::from(c[P_L[i]][j].hypot(c[Q_L[i]][j]), Source::Vector)
-                        }
-                    },
-                );
-            }
-        }
-        if p.available[S] {
-            let has_total = m[S];
-            let phases_s = !phases.is_empty() && phases.iter().all(|&i| p.available[S_L[i]]);
-            let sum = |c: &[[f64; N]], j: usize| {
-                let s = phases.iter().fold(0.0, |acc, &i| acc + c[S_L[i]][j]);
-                fallback::from(s, Source::Phases)
-            };
-            let total = |c: &[[f64; N]], j: usize| {
-                if has_total {
-                    fallback::from(c[S][j], Source::Meter)
-                } else {
-                    (f64::NAN, Source::None)
-                }
-            };
-            let none = (f64::NAN, Source::None);
-            let out = &mut src[fallback::SRC_S];
-            match p.apparent {
-                ApparentMode::Arithmetic => derive_sourced(cols, scratch, out, k, S, &|c, j| {
-                    fallback::first(sum(c, j), || total(c, j))
-                }),
-                ApparentMode::Meter => derive_sourced(cols, scratch, out, k, S, &|c, j| {
-                    fallback::first(total(c, j), || if phases_s { sum(c, j) } else { none })
-                }),
-                ApparentMode::Vector => derive_sourced(cols, scratch, out, k, S, &|c, j| {
-                    let v = fallback::from(c[P][j].hypot(c[Q][j]), Source::Vector);
-                    fallback::first(v, || total(c, j))
-                }),
-            }
-        }
-        for (si, (pf, pc, sc)) in [
-            (fallback::SRC_PF_L[0], (PF_L[0], P_L[0], S_L[0])),
-            (fallback::SRC_PF_L[1], (PF_L[1], P_L[1], S_L[1])),
-            (fallback::SRC_PF_L[2], (PF_L[2], P_L[2], S_L[2])),
-            (fallback::SRC_PF, (PF, P, S)),
-        ] {
-            if p.available[pf] {
-                let has_s = p.available[sc];
-                derive_sourced(cols, scratch, &mut src[si], k, pf, &|c, j| {
-                    // c[pf] holds the meter's PF register, NaN where the meter has none
-                    let s = if has_s { c[sc][j] } else { f64::NAN };
-                    fallback::power_factor(c[pc][j], s, c[pf][j])
-                });
-            }
-        }
-        if p.available[IMBALANCE] {
-            derive_column(cols, scratch, k, IMBALANCE, &|c, j| {
-                let (mut lo, mut hi, mut nan) = (f64::INFINITY, f64::NEG_INFINITY, false);
-                for &i in phases {
-                    let x = c[P_L[i]][j];
-                    lo = lo.min(x);
-                    hi = hi.max(x);
-                    nan |= x.is_nan();
-                }
-                if nan {
-                    f64::NAN
-                } else {
-                    hi - lo
-                }
-            });
-        }
-        if p.meter_energy {
-            derive_column(cols, scratch, k, E_NET, &|c, j| c[E_IMP][j] - c[E_EXP][j]);
         }
     }
 
@@ -264,9 +141,11 @@ impl<const N: usize> Tile<N> {
 
     /// `write_out` with stores that bypass the caches, for a large output that is written once
     /// and not read back here: ordinary stores would first fetch every line of it from memory.
+    /// With `wide`, a whole 64-byte line per store where the output is aligned to lines.
     ///
     /// # Safety
-    /// The CPU must have SSE2 (every x86-64 does); call `_mm_sfence` after the last tile.
+    /// The CPU must have SSE2 (every x86-64 does), and AVX-512 for `wide`; call `_mm_sfence`
+    /// after the last tile.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn write_out_streaming(
@@ -275,55 +154,26 @@ impl<const N: usize> Tile<N> {
         k: usize,
         start: usize,
         outs: &mut [&mut [f64]],
+        wide: bool,
     ) {
-        use std::arch::x86_64::{_mm_loadu_pd, _mm_stream_pd};
+        use std::arch::x86_64::{_mm512_loadu_pd, _mm512_stream_pd, _mm_loadu_pd, _mm_stream_pd};
         for (out, &ch) in outs.iter_mut().zip(chans) {
             let dst = &mut out[start..start + k];
-            // numpy aligns float64 data to 16 bytes: two values per streaming store
-            if k == N && N.is_multiple_of(2) && (dst.as_ptr() as usize).is_multiple_of(16) {
+            let (to, from) = (dst.as_mut_ptr(), self.cols[ch].as_ptr());
+            if k == N && wide && N.is_multiple_of(8) && (to as usize).is_multiple_of(64) {
+                for i in (0..N).step_by(8) {
+                    _mm512_stream_pd(to.add(i), _mm512_loadu_pd(from.add(i)));
+                }
+            } else if k == N && N.is_multiple_of(2) && (to as usize).is_multiple_of(16) {
+                // numpy aligns float64 data to 16 bytes: two values per streaming store
                 for i in (0..N).step_by(2) {
-                    _mm_stream_pd(
-                        dst.as_mut_ptr().add(i),
-                        _mm_loadu_pd(self.cols[ch].as_ptr().add(i)),
-                    );
+                    _mm_stream_pd(to.add(i), _mm_loadu_pd(from.add(i)));
                 }
             } else {
                 dst.copy_from_slice(&self.cols[ch][..k]);
             }
         }
     }
-}
-
-/// Compute column `ch` from the others for the first `k` frames (through `scratch`, as `f` reads
-/// the column it replaces for PF). Generic, so each use compiles to its own tight loop.
-#[inline(always)]
-fn derive_column<const N: usize, F: Fn(&[[f64; N]], usize) -> f64>(
-    cols: &mut [[f64; N]],
-    scratch: &mut [f64; N],
-    k: usize,
-    ch: usize,
-    f: &F,
-) {
-    for (j, s) in scratch[..k].iter_mut().enumerate() {
-        *s = f(cols, j);
-    }
-    cols[ch][..k].copy_from_slice(&scratch[..k]);
-}
-
-/// `derive_column` for an aggregated channel: `f` gives each frame's value and its source.
-#[inline(always)]
-fn derive_sourced<const N: usize, F: Fn(&[[f64; N]], usize) -> (f64, Source)>(
-    cols: &mut [[f64; N]],
-    scratch: &mut [f64; N],
-    src: &mut [Source; N],
-    k: usize,
-    ch: usize,
-    f: &F,
-) {
-    for (j, (s, o)) in scratch[..k].iter_mut().zip(src.iter_mut()).enumerate() {
-        (*s, *o) = f(cols, j);
-    }
-    cols[ch][..k].copy_from_slice(&scratch[..k]);
 }
 
 /// Slots the streaming stages (RoCoF, counters, integration) write.
@@ -584,7 +434,7 @@ impl MeterPipeline {
         let tracked = self.tracked_sources();
         let tile = &mut self.tile;
         tile.read_fields(&self.profile, frame, 1, block_ok, None);
-        tile.aggregate(&self.profile, self.invert, 1);
+        tile.aggregate(&self.profile, self.invert);
         self.sources.record(&tile.src, &tracked, 0);
         tile.row(0, v);
         self.streams.step(&self.profile, t, v);
@@ -621,7 +471,7 @@ impl MeterPipeline {
                 ok,
                 None,
             );
-            tile.aggregate(&self.profile, self.invert, k);
+            tile.aggregate(&self.profile, self.invert);
             for (j, &t) in tile_ts.iter().enumerate() {
                 self.sources.record(&tile.src, &tracked, j);
                 tile.row(j, &mut v);
@@ -711,11 +561,8 @@ fn decode_tiles(
     outs: &mut [&mut [f64]],
 ) {
     let fl = p.frame_length;
-    let plan = if crate::simd::level() == crate::simd::Level::Avx512 {
-        FramePlan::new(p)
-    } else {
-        None
-    };
+    let avx512 = crate::simd::level() == crate::simd::Level::Avx512;
+    let plan = if avx512 { FramePlan::new(p) } else { None };
     let stream = frames.len() / fl >= STREAM_FROM_FRAMES;
     let mut tile = Tile::<TILE>::default();
     for (start, chunk) in (0..).step_by(TILE).zip(frames.chunks(TILE * fl)) {
@@ -724,11 +571,12 @@ fn decode_tiles(
         // frame and field): ask for the next tile's frames now, so they arrive meanwhile
         prefetch(frames.get((start + TILE) * fl..(start + 2 * TILE) * fl));
         tile.read_fields(p, chunk, k, None, plan.as_ref());
-        tile.aggregate(p, invert, k);
+        tile.aggregate(p, invert);
         #[cfg(target_arch = "x86_64")]
         if stream {
-            // Safety: x86-64 has SSE2; the fence follows the loop
-            unsafe { tile.write_out_streaming(chans, k, start, outs) };
+            // Safety: x86-64 has SSE2, and `avx512` says whether the CPU has AVX-512; the fence
+            // follows the loop
+            unsafe { tile.write_out_streaming(chans, k, start, outs, avx512) };
             continue;
         }
         tile.write_out(chans, k, start, outs);

@@ -14,6 +14,7 @@ mod c37118_config;
 mod c37118_encode;
 mod dal;
 mod decode;
+mod output_block;
 mod phasor_power;
 mod pipeline;
 mod pipeline_state;

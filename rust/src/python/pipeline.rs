@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use pyo3::types::PyDict;
 
+use super::output_block;
 use super::values::{ChannelValues, Layout};
 use super::{enter, guard, pipeline_state, with_f64, with_u16, InputError};
 use crate::channel::{self, NCH};
@@ -159,29 +160,34 @@ fn compiled_of(obj: &Bound<'_, PyAny>) -> PyResult<profile::CompiledProfile> {
 }
 
 /// Fill one (channels × n) float64 block with `fill(columns)` and return {channel: row view}.
-/// One allocation for all channels: numpy backs large blocks with huge pages, so writing fresh
-/// output does not cost a page fault per 4 KiB.
+/// One allocation for all channels; a large one is an `output_block` (64-byte aligned rows, its
+/// memory kept for the next call).
 fn columns_dict<'py>(
     py: Python<'py>,
     chans: &[usize],
     n: usize,
     fill: impl FnOnce(&mut [&mut [f64]]) -> PyResult<()>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    // Safety: every element is written by `fill` before the array is returned (the kernels
-    // write each output column in full or fail, and on failure the array is dropped).
-    let block = unsafe { PyArray2::<f64>::new(py, [chans.len(), n], false) };
-    {
-        let mut rw = block.readwrite();
-        let flat = rw
-            .as_slice_mut()
-            .map_err(|e| InputError::new_err(e.to_string()))?;
-        let mut outs: Vec<&mut [f64]> = if n == 0 {
-            chans.iter().map(|_| <&mut [f64]>::default()).collect()
-        } else {
-            flat.chunks_mut(n).collect()
-        };
-        fill(&mut outs)?;
-    }
+    let block = if chans.len() * n * 8 >= output_block::BLOCK_FROM_BYTES {
+        output_block::rows(py, chans.len(), n, fill)?
+    } else {
+        // Safety: every element is written by `fill` before the array is returned (the kernels
+        // write each output column in full or fail, and on failure the array is dropped).
+        let block = unsafe { PyArray2::<f64>::new(py, [chans.len(), n], false) };
+        {
+            let mut rw = block.readwrite();
+            let flat = rw
+                .as_slice_mut()
+                .map_err(|e| InputError::new_err(e.to_string()))?;
+            let mut outs: Vec<&mut [f64]> = if n == 0 {
+                chans.iter().map(|_| <&mut [f64]>::default()).collect()
+            } else {
+                flat.chunks_mut(n).collect()
+            };
+            fill(&mut outs)?;
+        }
+        block
+    };
     let d = PyDict::new(py);
     for (i, &ch) in chans.iter().enumerate() {
         d.set_item(pipeline::channel_name(ch), block.get_item(i)?)?;

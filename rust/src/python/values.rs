@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::channel::{self, NCH};
 
@@ -65,6 +66,24 @@ impl ChannelValues {
         self.layout.slots.iter().map(|&c| self.values[c])
     }
 
+    /// The values in the order of `names` as Python objects (None where there is no valid value),
+    /// each made straight into its list slot.
+    fn value_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        use pyo3::ffi;
+        let n = self.layout.slots.len();
+        // Safety: a new list of n empty slots, each set once below to a new reference it takes
+        // over; on an error the list is dropped with the slots still empty, which it allows
+        unsafe {
+            let list = Bound::from_owned_ptr_or_err(py, ffi::PyList_New(n as ffi::Py_ssize_t))?
+                .cast_into_unchecked::<PyList>();
+            for (i, x) in self.ordered().enumerate() {
+                let obj = value_object(py, x)?.into_ptr();
+                ffi::PyList_SetItem(list.as_ptr(), i as ffi::Py_ssize_t, obj);
+            }
+            Ok(list)
+        }
+    }
+
     fn slot(&self, key: &Bound<'_, PyAny>) -> Option<usize> {
         let name = key.cast::<PyString>().ok()?;
         let name = name.to_str().ok()?;
@@ -111,35 +130,23 @@ impl ChannelValues {
     }
 
     fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self
-            .layout
-            .slots
-            .iter()
-            .map(|&c| value_object(py, self.values[c]))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        self.value_list(py)
     }
 
-    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let keys = self.layout.keys.bind(py);
-        let items = self
-            .layout
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| Ok((keys.get_item(i)?, value_object(py, self.values[c])?)))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+    /// A view of the (channel, value) pairs: iterating it pairs the names with the values made
+    /// in one pass, through `zip` (which reuses its pair when the loop has let go of it).
+    fn items(slf: Bound<'_, Self>) -> ChannelItems {
+        ChannelItems {
+            frame: slf.unbind(),
+        }
     }
 
     /// A plain dict of the same items.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        let d = pyo3::types::PyDict::new(py);
-        for (k, v) in self.items(py)?.iter().map(|t| {
-            let t = t.cast_into::<PyTuple>().expect("items are pairs");
-            (t.get_item(0).expect("key"), t.get_item(1).expect("value"))
-        }) {
-            d.set_item(k, v)?;
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let keys = self.layout.keys.bind(py);
+        for (i, x) in self.ordered().enumerate() {
+            d.set_item(keys.get_borrowed_item(i)?, value_object(py, x)?)?;
         }
         Ok(d)
     }
@@ -158,5 +165,46 @@ impl ChannelValues {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!("ChannelValues({})", self.to_dict(py)?.repr()?))
+    }
+}
+
+/// What `ChannelValues.items()` returns: a re-iterable view of its (channel, value) pairs.
+#[pyclass(module = "gridtap._core", frozen)]
+pub struct ChannelItems {
+    frame: Py<ChannelValues>,
+}
+
+#[pymethods]
+impl ChannelItems {
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        static ZIP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let zip = ZIP.get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("builtins")?.getattr("zip")?.unbind())
+        })?;
+        let frame = self.frame.get();
+        zip.bind(py).call1((frame.names(py), frame.value_list(py)?))
+    }
+
+    fn __len__(&self) -> usize {
+        self.frame.get().layout.slots.len()
+    }
+
+    fn __contains__(&self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok((key, value)) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() else {
+            return Ok(false);
+        };
+        let frame = self.frame.get();
+        match frame.slot(&key) {
+            Some(c) => value_object(py, frame.values[c])?.bind(py).eq(value),
+            None => Ok(false),
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let pairs = pyo3::types::PyList::empty(py);
+        for pair in self.__iter__(py)?.try_iter()? {
+            pairs.append(pair?)?;
+        }
+        Ok(format!("ChannelItems({})", pairs.repr()?))
     }
 }
