@@ -145,3 +145,26 @@ def test_sources_are_empty_before_the_first_frame_and_follow_invert():
     pl = MeterPipeline(p, invert=True)
     out = pl.push(T0, frame(p, ActivePower=NAN))
     assert out["ActivePower"] == -2500.0 and pl.sources["ActivePower"] == "phases"
+
+
+@pytest.mark.parametrize("channels", [["ActivePower", "ReactivePower"], ["ActivePower", "ApparentPower"]])
+def test_a_meter_without_phases_has_no_sum_to_fall_back_to(channels):
+    # a sum over no phases is no value, never 0 W (the SDM72D-M V1 reads a total only)
+    out, pl = push(profile(channels), ActivePower=NAN, ReactivePower=NAN, ApparentPower=NAN)
+    for ch in channels:
+        assert out[ch] is None and pl.sources[ch] == "none", ch
+    many = MeterPipeline(profile(channels)).push_many(
+        np.array([T0]), frame(profile(channels), ActivePower=NAN, ReactivePower=NAN, ApparentPower=NAN)[None]
+    )
+    assert all(math.isnan(many[ch][0]) for ch in channels)
+
+
+def test_the_sdm72v1_publishes_no_power_when_its_total_register_is_nan():
+    from gridtap import decode, profiles
+
+    p = profiles.load("sdm72v1")
+    regs = np.zeros(p.frame_length, dtype=np.uint16)
+    # ActivePower at 0x0034, the first register of the frame (Eastron float32, big-endian)
+    regs[0:2] = struct.unpack(">HH", struct.pack(">f", NAN))
+    assert math.isnan(decode(p, regs)["ActivePower"][0])
+    assert MeterPipeline(p).push(T0, regs)["ActivePower"] is None

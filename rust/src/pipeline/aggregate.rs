@@ -35,16 +35,23 @@ fn source_of(v: f64, source: Source) -> Source {
     }
 }
 
-/// Σ of `cols[c]` over `chans`, frame by frame, from 0 in the order given.
+/// Σ of `cols[c]` over `chans`, frame by frame, from 0 in the order given. A sum over no channels
+/// is no value (NaN), never 0: a meter that reads no phases has nothing to fall back to.
 #[inline(always)]
 fn column_sum<const N: usize>(cols: &[[f64; N]], chans: impl Iterator<Item = usize>) -> [f64; N] {
     let mut sum = [0.0; N];
+    let mut any = false;
     for c in chans {
+        any = true;
         for (s, x) in sum.iter_mut().zip(&cols[c]) {
             *s += x;
         }
     }
-    sum
+    if any {
+        sum
+    } else {
+        [f64::NAN; N]
+    }
 }
 
 impl<const N: usize> Tile<N> {
@@ -223,6 +230,12 @@ mod tests {
     use crate::profile::FieldSpec;
     use crate::registers::{DType, WordOrder};
 
+    /// Σ from 0 in order; no phases, no value.
+    fn phase_sum(xs: impl Iterator<Item = f64>) -> f64 {
+        xs.fold(None, |a: Option<f64>, x| Some(a.unwrap_or(0.0) + x))
+            .unwrap_or(f64::NAN)
+    }
+
     /// One frame's aggregates as `fallback` defines them, value by value with its functions.
     fn reference(p: &CompiledProfile, invert: bool, c: &mut [f64; NCH]) -> [Source; NSRC] {
         let m = &p.from_meter;
@@ -237,7 +250,7 @@ mod tests {
         }
         for (si, tot, ph) in [(fallback::SRC_P, P, P_L), (fallback::SRC_Q, Q, Q_L)] {
             if p.available[tot] {
-                let s = (0..3).filter(|&i| m[ph[i]]).fold(0.0, |a, i| a + c[ph[i]]);
+                let s = phase_sum((0..3).filter(|&i| m[ph[i]]).map(|i| c[ph[i]]));
                 let sum = from(s, Source::Phases);
                 let r = if m[tot] {
                     first(from(c[tot], Source::Meter), || sum)
@@ -257,10 +270,7 @@ mod tests {
             }
         }
         if p.available[S] {
-            let sum = from(
-                phases.iter().fold(0.0, |a, &i| a + c[S_L[i]]),
-                Source::Phases,
-            );
+            let sum = from(phase_sum(phases.iter().map(|&i| c[S_L[i]])), Source::Phases);
             let total = if m[S] {
                 from(c[S], Source::Meter)
             } else {
