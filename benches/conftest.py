@@ -253,7 +253,7 @@ class RatioTable:
             }
             for r in self.rows
         ]
-        meta = {"quick": QUICK, "time": time.time()}
+        meta = {"quick": QUICK, "time": time.time(), "simd": gridtap._core.simd_level()}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1), encoding="utf-8")
 

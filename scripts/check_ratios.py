@@ -9,11 +9,15 @@ rounds). Each row of it that has a target is held to a limit that only a gross r
 The reference is the row's value in benches/ratio_reference.json, recorded from quick runs on the
 project's machine (`--record`): the quick run's small inputs change some ratios (a 20,000-sample
 series sits in cache, where numpy's floor is much faster than on 1,000,000 samples), and a target
-the kernels do not meet yet would otherwise fail every run. Rows without a reference are listed
-and skipped, so a new suite never breaks CI before its reference is recorded.
+the kernels do not meet yet would otherwise fail every run. References are kept per instruction
+set the kernels ran with (the run's `meta.simd`: baseline, avx2, avx512; `GRIDTAP_SIMD` lowers it),
+since a CI machine without AVX-512 runs the portable copies of the loops; a run on a set without a
+reference is held to the most lenient one recorded. Rows without a reference are listed and
+skipped, so a new suite never breaks CI before its reference is recorded.
 
     python scripts/check_ratios.py bench-results/quick.json
     python scripts/check_ratios.py --record bench-results/quick.json [more.json ...]
+    (record from quick runs at each level: GRIDTAP_SIMD=baseline make bench-quick, then avx2, ...)
 """
 
 from __future__ import annotations
@@ -36,34 +40,56 @@ def key(r: dict) -> str:
     return f"{r['case']} | {variant}{r['kind']} {r['label']}"
 
 
+def simd_of(path: Path) -> str:
+    meta = json.loads(path.read_text(encoding="utf-8")).get("meta", {})
+    return str(meta.get("simd", "avx512"))
+
+
+def worse(kind: str, a: float, b: float) -> float:
+    return max(a, b) if kind == "floor" else min(a, b)
+
+
 def record(paths: list[Path]) -> int:
-    """The reference: per row, the worst value over the given quick runs."""
-    ref: dict[str, float] = {}
+    """The reference: per instruction set and row, the worst value over the given quick runs."""
+    ref: dict[str, dict[str, float]] = {}
     for path in paths:
+        level = ref.setdefault(simd_of(path), {})
         for r in rows_with_targets(path):
             k, v = key(r), float(r["number"])
-            worse = max if r["kind"] == "floor" else min
-            ref[k] = worse(ref.get(k, v), v)
+            level[k] = worse(r["kind"], level.get(k, v), v)
     REFERENCE.write_text(json.dumps(ref, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"recorded {len(ref)} references in {REFERENCE}")
+    print(f"recorded references for {', '.join(sorted(ref))} in {REFERENCE}")
     return 0
 
 
+def reference_for(level: str, kind: str, k: str, refs: dict[str, dict[str, float]]) -> float | None:
+    """The row's reference at this instruction set, else the most lenient one recorded."""
+    if k in refs.get(level, {}):
+        return refs[level][k]
+    known = [r[k] for r in refs.values() if k in r]
+    if not known:
+        return None
+    return max(known) if kind == "floor" else min(known)
+
+
 def check(path: Path) -> int:
-    ref = json.loads(REFERENCE.read_text(encoding="utf-8")) if REFERENCE.exists() else {}
+    refs = json.loads(REFERENCE.read_text(encoding="utf-8")) if REFERENCE.exists() else {}
+    level = simd_of(path)
+    print(f"kernels ran with {level}")
     failures, skipped, checked = [], [], 0
     for r in rows_with_targets(path):
         k, v, target = key(r), float(r["number"]), float(r["target"])
-        if k not in ref:
+        ref = reference_for(level, r["kind"], k, refs)
+        if ref is None:
             skipped.append(k)
             continue
         checked += 1
         if r["kind"] == "floor":
-            limit = 2.0 * max(target, ref[k])
+            limit = 2.0 * max(target, ref)
             if v > limit:
                 failures.append(f"{k}: {v:.2f}x the floor, limit {limit:.2f}x (target {target:g}x)")
         else:
-            limit = 0.5 * min(target, ref[k])
+            limit = 0.5 * min(target, ref)
             if v < limit:
                 failures.append(f"{k}: {v:.2f}x, limit {limit:.2f}x (target {target:g}x)")
     for k in skipped:

@@ -28,6 +28,10 @@ def encode_value(
     """The registers holding `value / scale` in `dtype` and `word_order`; error if it does not fit."""
 
 def _panic_for_test() -> None: ...
+def simd_level() -> str:
+    """The instruction set the kernels run with: "baseline", "avx2" or "avx512", the best this CPU
+    has unless the environment variable GRIDTAP_SIMD names a lower one (read once, on first use).
+    Every set gives bit-identical results; only the speed differs."""
 
 CHANNEL_SLOTS: list[str]
 

@@ -158,6 +158,16 @@ fn _panic_for_test() -> PyResult<()> {
     guard(|| -> crate::Result<()> { panic!("deliberate panic from _panic_for_test") })
 }
 
+/// The instruction set the kernels run with on this machine ("baseline", "avx2" or "avx512").
+#[pyfunction]
+fn simd_level() -> &'static str {
+    match crate::simd::level() {
+        crate::simd::Level::Baseline => "baseline",
+        crate::simd::Level::Avx2 => "avx2",
+        crate::simd::Level::Avx512 => "avx512",
+    }
+}
+
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -165,6 +175,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     dal::register(m)?;
     decode::register(m)?;
     signal::register(m)?;
