@@ -228,12 +228,18 @@ impl RocofEstimator {
         fs: &[f64],
         out: &mut [f64],
     ) -> bool {
-        for ((ts, fs), out) in ts
+        let (t_all, f_all) = (ts.as_ptr(), fs.as_ptr());
+        for (b, ((ts, fs), out)) in ts
             .chunks(BLOCK)
             .zip(fs.chunks(BLOCK))
             .zip(out.chunks_mut(BLOCK))
+            .enumerate()
         {
-            if !self.block::<AVX512, CHECKED>(ts, fs, out) {
+            // the next block's samples, fetched from memory while this block is computed (only
+            // an address: prefetching past the end of the input is harmless)
+            let next = (b + 1) * BLOCK;
+            let ahead = (t_all.wrapping_add(next), f_all.wrapping_add(next));
+            if !self.block::<AVX512, CHECKED>(ts, fs, out, ahead) {
                 return false;
             }
         }
@@ -246,6 +252,7 @@ impl RocofEstimator {
         ts: &[f64],
         fs: &[f64],
         out: &mut [f64],
+        ahead: (*const f64, *const f64),
     ) -> bool {
         let (Some(&t_first), Some(&f_first)) = (ts.first(), fs.first()) else {
             return true;
@@ -259,14 +266,10 @@ impl RocofEstimator {
             self.first_t = Some(t_first);
             h.start(t_first, f_first);
         }
-        if CHECKED {
-            let prev = self.last_t.unwrap_or(f64::NEG_INFINITY);
-            if !h.put_checked(n0, prev, ts, fs) {
-                return false;
-            }
-        } else {
-            h.put(n0, ts, fs);
-        }
+        // a chunk still to be checked is checked by the loops below, on the values they load
+        // anyway (one read of the input, no pass of its own)
+        h.put(n0, ts, fs);
+        let mut ok = true;
         let n1 = n0 + ts.len() as u64;
         let first_t = self.first_t.unwrap_or(t_first);
         // the first sample ever has an infinite interval: it cannot evict or be ready
@@ -284,8 +287,13 @@ impl RocofEstimator {
             if AVX512 && least_squares && ready && i == gs && lo > 0 && lo + 3 <= gs {
                 let o = &mut out[(i - n0) as usize..];
                 // Safety: AVX512 is only true inside `run_avx512`; the conditions above
-                let (groups, new_lo) =
-                    unsafe { crate::slope_window::avx512::whole_groups(h, gs, n1, lo, window, o) };
+                let skip = (i - n0) as usize;
+                let ahead = (ahead.0.wrapping_add(skip), ahead.1.wrapping_add(skip));
+                let (groups, new_lo) = unsafe {
+                    crate::slope_window::avx512::whole_groups::<CHECKED>(
+                        h, gs, n1, lo, window, o, &mut ok, ahead,
+                    )
+                };
                 if groups > 0 {
                     lo = new_lo;
                     i = gs + (groups * GROUP) as u64;
@@ -297,6 +305,12 @@ impl RocofEstimator {
             for j in i..ge {
                 let t = ts[(j - n0) as usize];
                 let dt = t - prev_t;
+                if CHECKED {
+                    // as `check_series`: after the sample before (t − prev > 0 exactly when
+                    // t > prev; the first sample ever has prev = −∞), finite, f finite
+                    let f = fs[(j - n0) as usize];
+                    ok &= (dt > 0.0) & (t < f64::INFINITY) & (f.abs() < f64::INFINITY);
+                }
                 prev_t = t;
                 let slack = JITTER_SHARE * dt.min(window) + time_resolution(t);
                 let oldest_allowed = window + slack;
@@ -325,6 +339,9 @@ impl RocofEstimator {
                 }
             }
             i = ge;
+        }
+        if CHECKED && !ok {
+            return false;
         }
         let tau = self.cfg.smoothing;
         if tau > 0.0 {
@@ -534,6 +551,12 @@ mod tests {
             };
             ts.push(t);
         }
+        for ts in [ts] {
+            agree_bit_for_bit(&ts, &mut r);
+        }
+    }
+
+    fn agree_bit_for_bit(ts: &[f64], r: &mut impl FnMut() -> f64) {
         let fs: Vec<f64> = ts
             .iter()
             .map(|t| 50.0 + 0.3 * ((t - T0) * 0.9).sin() + 0.002 * r())
@@ -558,6 +581,7 @@ mod tests {
                 outs.push(out);
             }
             assert!(outs[0].iter().filter(|v| v.is_finite()).count() > 5000);
+            assert!(outs.len() > 1 || crate::simd::level() == Level::Baseline);
             for other in &outs[1..] {
                 for (a, b) in outs[0].iter().zip(other) {
                     assert_eq!(a.to_bits(), b.to_bits());

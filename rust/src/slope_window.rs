@@ -90,14 +90,6 @@ impl History {
         self.f[s..s + fs.len()].copy_from_slice(fs);
     }
 
-    /// `put` and check the samples as `series::check_series` does (`prev`: the timestamp before
-    /// them, or −∞); false if they fail it (the slots then hold what is to be ignored).
-    #[inline(always)]
-    pub(crate) fn put_checked(&mut self, j: u64, prev: f64, ts: &[f64], fs: &[f64]) -> bool {
-        let s = self.slot(j);
-        crate::series::copy_checked(prev, ts, fs, &mut self.t[s..], &mut self.f[s..])
-    }
-
     /// Start the sums at the first sample ever.
     pub(crate) fn start(&mut self, t: f64, f: f64) {
         (self.t_ref, self.f_ref) = (t, f);
@@ -294,11 +286,12 @@ pub(crate) mod avx512 {
         r: &mut [f64; GROUP],
     ) {
         let t = _mm512_loadu_pd(h.t.as_ptr().add(s));
+        let f = _mm512_loadu_pd(h.f.as_ptr().add(s));
         let idx = _mm512_loadu_si512(lo_slot.as_ptr() as *const __m512i);
         let e = &h.e;
         let carry = [0, 1, 2, 3].map(|a| _mm512_set1_pd(e[a][s - 1]));
         let nn = _mm512_loadu_pd(n.as_ptr());
-        sums_and_slopes(h, s, t, idx, nn, carry, None, r.as_mut_ptr());
+        sums_and_slopes(h, s, t, f, idx, nn, carry, None, r.as_mut_ptr());
     }
 
     /// Whole groups from `gs` on while they are in steady state, with the window's start found
@@ -314,13 +307,15 @@ pub(crate) mod avx512 {
     /// AVX-512F/DQ; 0 < lo, lo + 3 <= gs; the history ready (every lane's output is a slope).
     #[inline]
     #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
-    pub(crate) unsafe fn whole_groups(
+    pub(crate) unsafe fn whole_groups<const CHECKED: bool>(
         h: &mut History,
         mut gs: u64,
         n: u64,
         mut lo: u64,
         window: f64,
         out: &mut [f64],
+        ok: &mut bool,
+        ahead: (*const f64, *const f64),
     ) -> (usize, u64) {
         let w = _mm512_set1_pd(window);
         let one = _mm512_set1_epi64(1);
@@ -329,6 +324,8 @@ pub(crate) mod avx512 {
         // the sums of the group before, while it was computed here (and not rebased since)
         let mut prev: Option<[__m512d; 4]> = None;
         let mut done = 0;
+        // with CHECKED, the lanes whose samples passed `series::check_series`'s test so far
+        let mut good: __mmask8 = 0xFF;
         // lane k tests the samples from j − behind on (j = gs + k): a fixed distance, so that the
         // loads do not wait for the window's start found in the group before
         let behind = gs - lo + 1;
@@ -339,10 +336,22 @@ pub(crate) mod avx512 {
             if h.maybe_rebase(gs, lo) {
                 prev = None;
             }
+            // one line of timestamps and one of frequencies of the samples to come
+            let next = GROUP * done;
+            _mm_prefetch::<_MM_HINT_T0>(ahead.0.wrapping_add(next) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(ahead.1.wrapping_add(next) as *const i8);
             let p = h.t.as_ptr();
             let s = h.slot(gs);
             let t = _mm512_loadu_pd(p.add(s));
             let dt = _mm512_sub_pd(t, _mm512_loadu_pd(p.add(s - 1)));
+            let f = _mm512_loadu_pd(h.f.as_ptr().add(s));
+            if CHECKED {
+                // t − t_before > 0 exactly when t > t_before (NaN fails); t and f finite
+                let inf = _mm512_set1_pd(f64::INFINITY);
+                good &= _mm512_cmp_pd_mask::<_CMP_GT_OQ>(dt, _mm512_setzero_pd())
+                    & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(t, inf)
+                    & _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(f), inf);
+            }
             let res = _mm512_mul_pd(_mm512_set1_pd(4.0 * f64::EPSILON), _mm512_abs_pd(t));
             let slack = _mm512_add_pd(
                 _mm512_mul_pd(
@@ -407,12 +416,23 @@ pub(crate) mod avx512 {
                     [0, 1, 2, 3].map(|a| _mm512_set1_pd(e[a][s - 1]))
                 }
             };
-            prev = Some(sums_and_slopes(h, s, t, idx, nn, c, prev, o.as_mut_ptr()));
+            prev = Some(sums_and_slopes(
+                h,
+                s,
+                t,
+                f,
+                idx,
+                nn,
+                c,
+                prev,
+                o.as_mut_ptr(),
+            ));
             lo = _mm_cvtsi128_si64(_mm512_extracti64x2_epi64::<3>(start)) as u64;
             lo = lo.max(_mm_extract_epi64::<1>(_mm512_extracti64x2_epi64::<3>(start)) as u64);
             gs += GROUP as u64;
             done += 1;
         }
+        *ok &= good == 0xFF;
         (done, lo)
     }
 
@@ -425,13 +445,13 @@ pub(crate) mod avx512 {
         h: &mut History,
         s: usize,
         t: __m512d,
+        f: __m512d,
         idx: __m512i,
         nn: __m512d,
         carry: [__m512d; 4],
         prev: Option<[__m512d; 4]>,
         out: *mut f64,
     ) -> [__m512d; 4] {
-        let f = _mm512_loadu_pd(h.f.as_ptr().add(s));
         let x = _mm512_sub_pd(t, _mm512_set1_pd(h.t_ref));
         let y = _mm512_sub_pd(f, _mm512_set1_pd(h.f_ref));
         let v = [x, y, _mm512_mul_pd(x, x), _mm512_mul_pd(x, y)];
