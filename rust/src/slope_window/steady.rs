@@ -32,6 +32,17 @@ thread_local! {
     pub(crate) static GROUPS_DONE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Whether no group of the eight from `gs` finds the reference far behind (`History::far_behind`),
+/// with `d` at `gs` and `t_newest` the sample before it. Within them, d falls by at most one a
+/// group and a window starts at most one sample past b, so the window before group gs + 8i starts
+/// at or before sample gs + 8i + 1 − (d − i) ≤ gs + 64 − d; the test at that sample and at the
+/// newest sample before `gs` bounds theirs. For windows of 72 samples or more (the bound sample is
+/// then one the history holds), else false.
+#[inline(always)]
+unsafe fn far_clear(h: &History, gs: u64, d: u64, t_newest: f64) -> bool {
+    d >= 72 && !h.far_behind(*h.t.as_ptr().add(h.slot(gs + 64 - d)), t_newest)
+}
+
 /// Where the window-start sums of a group are read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Starts {
@@ -79,6 +90,8 @@ pub(crate) unsafe fn whole_groups<const CHECKED: bool>(
     // rebase (only those are in registers)
     let (mut prev, mut prev2) = ([_mm512_setzero_pd(); 4], [_mm512_setzero_pd(); 4]);
     let mut held = 0u32;
+    // groups from here on test the reference's distance again
+    let mut far_clear_to = 0u64;
     // the vectors are not reallocated here (a rebase rewrites prefix sums in place)
     let (p, pf) = (h.t.as_ptr(), h.f.as_ptr());
     let ep = [0, 1, 2, 3].map(|a| h.e[a].as_mut_ptr());
@@ -87,10 +100,22 @@ pub(crate) unsafe fn whole_groups<const CHECKED: bool>(
             break;
         }
         let s = h.slot(gs);
-        // `History::maybe_rebase`'s decision
-        if h.rebase_due(gs, lo, *p.add(h.slot(lo)), *p.add(s - 1)) {
+        // `History::maybe_rebase`'s decision; its test for a reference far behind is taken once
+        // for eight groups when their windows are long (see `far_clear`)
+        let t_newest = *p.add(s - 1);
+        let due = h.rebase_scheduled(gs, lo)
+            || (gs >= far_clear_to && {
+                if far_clear(h, gs, d, t_newest) {
+                    far_clear_to = gs + 8 * GROUP as u64;
+                    false
+                } else {
+                    h.far_behind(*p.add(h.slot(lo)), t_newest)
+                }
+            });
+        if due {
             h.rebase_now(gs, lo);
             held = 0;
+            far_clear_to = 0;
         }
         // one line of timestamps and one of frequencies of the samples to come
         let next = GROUP * done;
