@@ -20,6 +20,8 @@ pub mod phasor_power;
 pub mod pipeline;
 pub mod profile;
 pub mod rocof;
+#[cfg(test)]
+mod rocof_timing;
 mod rocof_trip;
 mod series;
 pub mod simd;

@@ -69,42 +69,6 @@ pub fn check_series(last: Option<f64>, ts: &[f64], values: &[f64], name: &str) -
     Ok(())
 }
 
-/// Copy a chunk of a series into `t_dst` / `v_dst` while checking it as `check_series` does
-/// (`prev`: the timestamp before the chunk, or −∞): one read of the input instead of two, for
-/// kernels that copy what they are given. Returns whether the chunk is valid; what it copied is
-/// then to be ignored.
-#[inline(always)]
-pub(crate) fn copy_checked(
-    prev: f64,
-    ts: &[f64],
-    vs: &[f64],
-    t_dst: &mut [f64],
-    v_dst: &mut [f64],
-) -> bool {
-    let (t_dst, v_dst) = (&mut t_dst[..ts.len()], &mut v_dst[..ts.len()]);
-    let vs = &vs[..ts.len()];
-    let mut ok = true;
-    let mut prev = prev;
-    // in pieces whose comparisons vectorise (each timestamp against the one before it)
-    for (((t, v), td), vd) in ts
-        .chunks(1024)
-        .zip(vs.chunks(1024))
-        .zip(t_dst.chunks_mut(1024))
-        .zip(v_dst.chunks_mut(1024))
-    {
-        let first = t[0];
-        ok &= (first > prev) & (first < f64::INFINITY);
-        for ((&t1, &t0), &v) in t[1..].iter().zip(t).zip(&v[1..]) {
-            ok &= (t1 > t0) & (t1 < f64::INFINITY) & (v.abs() < f64::INFINITY);
-        }
-        ok &= v[0].abs() < f64::INFINITY;
-        td.copy_from_slice(t);
-        vd.copy_from_slice(v);
-        prev = t[t.len() - 1];
-    }
-    ok
-}
-
 /// Whether every timestamp is finite and after the one before (the first after `last`) and
 /// every value finite. Branch-free over blocks, so that it vectorises.
 fn series_ok(level: Level, last: Option<f64>, ts: &[f64], values: &[f64]) -> bool {

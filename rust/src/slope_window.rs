@@ -21,12 +21,13 @@ pub(crate) const GROUP: usize = 8;
 /// The reference moves to the window every `REBASE_WINDOWS` window lengths, at least
 /// `MIN_REBASE_INTERVAL` samples apart, or sooner when it lies more than `FAR_SPANS` window spans
 /// behind the window (after a gap). Recomputing the window's prefix sums costs one window of
-/// additions, so this is amortised O(1) per sample, and the reference stays close enough that the
-/// centred sums keep their digits (the cancellation in n·Σx² − (Σx)² grows with the square of the
-/// reference's distance over the window's spread: at most ~64² here, about 1e-11 relative).
-const REBASE_WINDOWS: u64 = 8;
-const MIN_REBASE_INTERVAL: u64 = 256;
-const FAR_SPANS: f64 = 64.0;
+/// additions, so this is amortised O(1) per sample (1/32 of a sum per sample; every 8 windows cost
+/// 5% of the kernel's time), and the reference stays close enough that the centred sums keep their
+/// digits (the cancellation in n·Σx² − (Σx)² grows with the square of the reference's distance
+/// over the window's spread: at most ~256² here, about 2e-10 relative, where a RoCoF needs 1e-3).
+const REBASE_WINDOWS: u64 = 32;
+const MIN_REBASE_INTERVAL: u64 = 1024;
+const FAR_SPANS: f64 = 256.0;
 
 /// Sample (t, f) history and prefix sums. Positions count from 1 for the first sample ever;
 /// position 0, and position lo at a rebase, hold the zero prefix. Slot `p - base` of each vector
@@ -90,14 +91,6 @@ impl History {
         self.f[s..s + fs.len()].copy_from_slice(fs);
     }
 
-    /// `put` and check the samples as `series::check_series` does (`prev`: the timestamp before
-    /// them, or −∞); false if they fail it (the slots then hold what is to be ignored).
-    #[inline(always)]
-    pub(crate) fn put_checked(&mut self, j: u64, prev: f64, ts: &[f64], fs: &[f64]) -> bool {
-        let s = self.slot(j);
-        crate::series::copy_checked(prev, ts, fs, &mut self.t[s..], &mut self.f[s..])
-    }
-
     /// Start the sums at the first sample ever.
     pub(crate) fn start(&mut self, t: f64, f: f64) {
         (self.t_ref, self.f_ref) = (t, f);
@@ -115,14 +108,41 @@ impl History {
             return false;
         }
         self.decided = gs + 1;
-        let len = gs - lo;
         let (t_oldest, t_newest) = (self.t[self.slot(lo)], self.t[self.slot(gs - 1)]);
-        let due = gs - self.rebased_at >= (REBASE_WINDOWS * len).max(MIN_REBASE_INTERVAL)
-            || t_oldest - self.t_ref > FAR_SPANS * (t_newest - t_oldest);
+        let due = self.rebase_due(gs, lo, t_oldest, t_newest);
         if due {
             self.rebase(gs, lo);
         }
         due
+    }
+
+    /// Whether the reference moves at group start `gs` (the window [lo, gs) spanning t_oldest to
+    /// t_newest): every REBASE_WINDOWS window lengths, or when it lies FAR_SPANS spans behind. A
+    /// function of its arguments and the last rebase only, so any caller decides the same.
+    #[inline(always)]
+    pub(crate) fn rebase_due(&self, gs: u64, lo: u64, t_oldest: f64, t_newest: f64) -> bool {
+        self.rebase_scheduled(gs, lo) || self.far_behind(t_oldest, t_newest)
+    }
+
+    /// The first half of `rebase_due`: every REBASE_WINDOWS window lengths.
+    #[inline(always)]
+    pub(crate) fn rebase_scheduled(&self, gs: u64, lo: u64) -> bool {
+        gs - self.rebased_at >= (REBASE_WINDOWS * (gs - lo)).max(MIN_REBASE_INTERVAL)
+    }
+
+    /// The second half: the reference lies FAR_SPANS spans behind a window from t_oldest to
+    /// t_newest. Rises with t_oldest and falls with t_newest (each operation rounds
+    /// monotonically), so a later oldest and an earlier newest bound it from above.
+    #[inline(always)]
+    pub(crate) fn far_behind(&self, t_oldest: f64, t_newest: f64) -> bool {
+        t_oldest - self.t_ref > FAR_SPANS * (t_newest - t_oldest)
+    }
+
+    /// Move the reference at group start `gs` (`rebase_due` said so).
+    #[inline(always)]
+    pub(crate) fn rebase_now(&mut self, gs: u64, lo: u64) {
+        self.decided = gs + 1;
+        self.rebase(gs, lo);
     }
 
     #[cold]
@@ -257,6 +277,9 @@ fn portable_group(
 }
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod steady;
+
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
     use super::{History, GROUP};
     use std::arch::x86_64::*;
@@ -265,7 +288,7 @@ pub(crate) mod avx512 {
     /// are zero-masked permutations: the compiler turns lane shifts with zeros (`valignq`) into
     /// `vexpandpd`, which is three times slower here.
     #[inline(always)]
-    unsafe fn scan(v: __m512d) -> __m512d {
+    pub(super) unsafe fn scan(v: __m512d) -> __m512d {
         let mut a = v;
         a = _mm512_add_pd(a, _mm512_maskz_permutexvar_pd(0xFE, shift_index::<1>(), a));
         a = _mm512_add_pd(a, _mm512_maskz_permutexvar_pd(0xFC, shift_index::<2>(), a));
@@ -294,126 +317,12 @@ pub(crate) mod avx512 {
         r: &mut [f64; GROUP],
     ) {
         let t = _mm512_loadu_pd(h.t.as_ptr().add(s));
+        let f = _mm512_loadu_pd(h.f.as_ptr().add(s));
         let idx = _mm512_loadu_si512(lo_slot.as_ptr() as *const __m512i);
         let e = &h.e;
         let carry = [0, 1, 2, 3].map(|a| _mm512_set1_pd(e[a][s - 1]));
         let nn = _mm512_loadu_pd(n.as_ptr());
-        sums_and_slopes(h, s, t, idx, nn, carry, None, r.as_mut_ptr());
-    }
-
-    /// Whole groups from `gs` on while they are in steady state, with the window's start found
-    /// in vector registers: each sample's evictions counted (the test of the estimator's loop,
-    /// t_j − t_m > window + slack_j, on the samples lo + k − 1 .. lo + k + 2 for lane k), its
-    /// window start the running maximum of those (never below the start before, never past the
-    /// sample before it), then the prefix sums and slopes into `out` (one group after another;
-    /// the carry of the sums stays in registers). Stops before the first group that is not whole
-    /// (`n` samples stored) or where a count of 0 or 4 leaves a start undetermined (the caller's
-    /// lane loop takes it). Returns the groups done and the window's start after them.
-    ///
-    /// # Safety
-    /// AVX-512F/DQ; 0 < lo, lo + 3 <= gs; the history ready (every lane's output is a slope).
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")]
-    pub(crate) unsafe fn whole_groups(
-        h: &mut History,
-        mut gs: u64,
-        n: u64,
-        mut lo: u64,
-        window: f64,
-        out: &mut [f64],
-    ) -> (usize, u64) {
-        let w = _mm512_set1_pd(window);
-        let one = _mm512_set1_epi64(1);
-        let lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-        let last = _mm512_set1_epi64(GROUP as i64 - 1);
-        // the sums of the group before, while it was computed here (and not rebased since)
-        let mut prev: Option<[__m512d; 4]> = None;
-        let mut done = 0;
-        // lane k tests the samples from j − behind on (j = gs + k): a fixed distance, so that the
-        // loads do not wait for the window's start found in the group before
-        let behind = gs - lo + 1;
-        for o in out.chunks_exact_mut(GROUP) {
-            if gs + GROUP as u64 > n || lo + 3 > gs || behind > gs {
-                break;
-            }
-            if h.maybe_rebase(gs, lo) {
-                prev = None;
-            }
-            let p = h.t.as_ptr();
-            let s = h.slot(gs);
-            let t = _mm512_loadu_pd(p.add(s));
-            let dt = _mm512_sub_pd(t, _mm512_loadu_pd(p.add(s - 1)));
-            let res = _mm512_mul_pd(_mm512_set1_pd(4.0 * f64::EPSILON), _mm512_abs_pd(t));
-            let slack = _mm512_add_pd(
-                _mm512_mul_pd(
-                    _mm512_set1_pd(crate::rocof::JITTER_SHARE),
-                    _mm512_min_pd(dt, w),
-                ),
-                res,
-            );
-            let allowed = _mm512_add_pd(w, slack);
-            let b = h.slot(gs - behind);
-            // the four candidates of each lane: two loads, shifted by one, two and three lanes
-            let (near, far) = (
-                _mm512_castpd_si512(_mm512_loadu_pd(p.add(b))),
-                _mm512_castpd_si512(_mm512_loadu_pd(p.add(b + GROUP))),
-            );
-            let old = [
-                near,
-                _mm512_alignr_epi64::<1>(far, near),
-                _mm512_alignr_epi64::<2>(far, near),
-                _mm512_alignr_epi64::<3>(far, near),
-            ];
-            let gone = old.map(|old| {
-                let out = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(
-                    _mm512_sub_pd(t, _mm512_castsi512_pd(old)),
-                    allowed,
-                );
-                _mm512_maskz_mov_epi64(out, one)
-            });
-            // added as a tree: no chain of four dependent additions
-            let count = _mm512_add_epi64(
-                _mm512_add_epi64(gone[0], gone[1]),
-                _mm512_add_epi64(gone[2], gone[3]),
-            );
-            let settled = _mm512_cmpgt_epu64_mask(count, _mm512_setzero_si512())
-                & _mm512_cmplt_epu64_mask(count, _mm512_set1_epi64(4));
-            if settled != 0xFF {
-                break;
-            }
-            let j = _mm512_add_epi64(_mm512_set1_epi64(gs as i64), lane);
-            // sample j − behind + count is the first the window of sample j keeps
-            let first_kept = _mm512_add_epi64(
-                _mm512_add_epi64(_mm512_set1_epi64((gs - behind) as i64), lane),
-                count,
-            );
-            // at least two samples stay; and a window's start never moves back: the running
-            // maximum over the group, which must not fall below the start before the group (in
-            // steady state it does not; checked off the loop's critical path)
-            let mut start = _mm512_min_epu64(first_kept, _mm512_sub_epi64(j, one));
-            let up = |s: __m512i, m: __mmask8, i: __m512i| _mm512_maskz_permutexvar_epi64(m, i, s);
-            start = _mm512_max_epu64(start, up(start, 0xFE, shift_index::<1>()));
-            start = _mm512_max_epu64(start, up(start, 0xFC, shift_index::<2>()));
-            start = _mm512_max_epu64(start, up(start, 0xF0, shift_index::<4>()));
-            if (_mm_cvtsi128_si64(_mm512_castsi512_si128(start)) as u64) < lo {
-                start = _mm512_max_epu64(start, _mm512_set1_epi64(lo as i64));
-            }
-            let nn = _mm512_cvtepi64_pd(_mm512_add_epi64(_mm512_sub_epi64(j, start), one));
-            let idx = _mm512_sub_epi64(start, _mm512_set1_epi64(h.base as i64));
-            let c = match prev {
-                Some(sums) => sums.map(|v| _mm512_permutexvar_pd(last, v)),
-                None => {
-                    let e = &h.e;
-                    [0, 1, 2, 3].map(|a| _mm512_set1_pd(e[a][s - 1]))
-                }
-            };
-            prev = Some(sums_and_slopes(h, s, t, idx, nn, c, prev, o.as_mut_ptr()));
-            lo = _mm_cvtsi128_si64(_mm512_extracti64x2_epi64::<3>(start)) as u64;
-            lo = lo.max(_mm_extract_epi64::<1>(_mm512_extracti64x2_epi64::<3>(start)) as u64);
-            gs += GROUP as u64;
-            done += 1;
-        }
-        (done, lo)
+        sums_and_slopes(h, s, t, f, idx, nn, carry, r.as_mut_ptr());
     }
 
     /// The group's prefix sums from its timestamps `t` (slot `s` on), and the slopes of windows
@@ -425,52 +334,38 @@ pub(crate) mod avx512 {
         h: &mut History,
         s: usize,
         t: __m512d,
+        f: __m512d,
         idx: __m512i,
         nn: __m512d,
         carry: [__m512d; 4],
-        prev: Option<[__m512d; 4]>,
         out: *mut f64,
-    ) -> [__m512d; 4] {
-        let f = _mm512_loadu_pd(h.f.as_ptr().add(s));
+    ) {
         let x = _mm512_sub_pd(t, _mm512_set1_pd(h.t_ref));
         let y = _mm512_sub_pd(f, _mm512_set1_pd(h.f_ref));
         let v = [x, y, _mm512_mul_pd(x, x), _mm512_mul_pd(x, y)];
-        // Where the windows start: within this group or the one before (a short window), the sums
-        // are taken from registers: loading them back from the stores just made would wait for
-        // the stores to reach the cache. Else, as the starts lie within two vectors of the first
-        // (steady state, with or without jitter), two loads and a permutation: one path whether
-        // the window slid by exactly one sample per lane or not, so no branch to mispredict on
-        // jittered timestamps; else a gather.
-        let from_prev = _mm512_sub_epi64(idx, _mm512_set1_epi64(s as i64 - GROUP as i64));
-        let in_registers = prev.is_some()
-            && _mm512_cmplt_epu64_mask(from_prev, _mm512_set1_epi64(2 * GROUP as i64)) == 0xFF;
+        // Where the windows start: when the starts lie within two vectors of the first, two loads
+        // and a permutation; else a gather.
         let first = _mm_cvtsi128_si64(_mm512_castsi512_si128(idx));
         let from_first = _mm512_sub_epi64(idx, _mm512_set1_epi64(first));
-        // jitter: the starts move by 0, 1 or 2 samples, all within two vectors from the first
         let near = _mm512_cmplt_epu64_mask(from_first, _mm512_set1_epi64(2 * GROUP as i64)) == 0xFF;
-        let prev = prev.unwrap_or([_mm512_setzero_pd(); 4]);
         let mut w = [_mm512_setzero_pd(); 4];
-        let mut sums = [_mm512_setzero_pd(); 4];
         for (j, e) in h.e.iter_mut().enumerate() {
             let p = e.as_mut_ptr();
-            sums[j] = _mm512_add_pd(scan(v[j]), carry[j]);
-            _mm512_storeu_pd(p.add(s), sums[j]);
-            let starts = if in_registers {
-                _mm512_permutex2var_pd(prev[j], from_prev, sums[j])
-            } else if near {
+            let sums = _mm512_add_pd(scan(v[j]), carry[j]);
+            _mm512_storeu_pd(p.add(s), sums);
+            let starts = if near {
                 let a = _mm512_loadu_pd(p.add(first as usize));
                 let b = _mm512_loadu_pd(p.add(first as usize + GROUP));
                 _mm512_permutex2var_pd(a, from_first, b)
             } else {
                 _mm512_i64gather_pd::<8>(idx, p)
             };
-            w[j] = _mm512_sub_pd(sums[j], starts);
+            w[j] = _mm512_sub_pd(sums, starts);
         }
         let num = _mm512_sub_pd(_mm512_mul_pd(nn, w[3]), _mm512_mul_pd(w[0], w[1]));
         let den = _mm512_sub_pd(_mm512_mul_pd(nn, w[2]), _mm512_mul_pd(w[0], w[0]));
         let positive = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(den, _mm512_setzero_pd());
         let q = _mm512_mask_div_pd(_mm512_set1_pd(f64::NAN), positive, num, den);
         _mm512_storeu_pd(out, q);
-        sums
     }
 }
