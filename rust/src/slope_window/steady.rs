@@ -39,8 +39,8 @@ thread_local! {
 /// newest sample before `gs` bounds theirs. For windows of 72 samples or more (the bound sample is
 /// then one the history holds), else false.
 #[inline(always)]
-unsafe fn far_clear(h: &History, gs: u64, d: u64, t_newest: f64) -> bool {
-    d >= 72 && !h.far_behind(*h.t.as_ptr().add(h.slot(gs + 64 - d)), t_newest)
+fn far_clear(h: &History, gs: u64, d: u64, t_newest: f64) -> bool {
+    d >= 72 && !h.far_behind(h.t[h.slot(gs + 64 - d)], t_newest)
 }
 
 /// Where the window-start sums of a group are read.
@@ -220,4 +220,65 @@ pub(crate) unsafe fn whole_groups<const CHECKED: bool>(
     #[cfg(test)]
     GROUPS_DONE.with(|g| g.set(g.get() + done as u64));
     (done, lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `far_clear` promises that none of the next eight groups finds the reference far behind:
+    /// checked against `far_behind` itself at every window start those groups can have, on
+    /// jittered series whose reference sits near the threshold.
+    #[test]
+    fn far_clear_bounds_the_next_eight_groups() {
+        let mut s = 7u64;
+        let mut r = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let n = 6000u64;
+        let (mut cleared, mut refused) = (0, 0);
+        for _ in 0..200 {
+            let ts: Vec<f64> = (0..n)
+                .map(|k| 1.8e9 + (k as f64 + 0.3 * (r() - 0.5)) / 1000.0)
+                .collect();
+            let fs = vec![50.0; n as usize];
+            let mut h = History::default();
+            h.reserve(0, n as usize, 0);
+            h.put(0, &ts, &fs);
+            let d = 72 + (r() * 400.0) as u64;
+            let gs = 1000 + (r() * 4000.0) as u64 / 8 * 8;
+            // a reference about 256 spans of d samples behind: some groups far, some not
+            let behind = (100.0 + 200.0 * r()) * d as f64 / 1000.0;
+            h.start(ts[(gs - d) as usize] - behind, 50.0);
+            let clear = far_clear(&h, gs, d, ts[gs as usize - 1]);
+            let mut any_far = false;
+            for i in 0..8u64 {
+                let g = gs + 8 * i;
+                let t_newest = ts[g as usize - 1];
+                for lo in g - d - 16..=g + 1 + i - d {
+                    any_far |= h.far_behind(ts[lo as usize], t_newest);
+                }
+            }
+            assert!(
+                !(clear && any_far),
+                "far_clear said clear for a far reference"
+            );
+            if clear {
+                cleared += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // both outcomes occur, so the test says something about each
+        assert!(
+            cleared > 10 && refused > 10,
+            "{cleared} cleared, {refused} refused"
+        );
+        // short windows are never cleared (the bound sample would lie past the group)
+        let h = History::default();
+        assert!(!far_clear(&h, 8, 71, 0.0));
+    }
 }
