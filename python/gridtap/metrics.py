@@ -9,7 +9,11 @@ What it shows (docs/metrics.md has the list with PromQL examples):
   counters of polls, failed polls, timeouts, requests, exception responses, reconnects and missed
   cycles, the link state, the time of the last good poll, and the poll latency histogram;
 - per edge cycle: the outputs it wrote, which controllers hold a safe output, the last cycle time;
-- per MQTT publisher: connected or not, messages in flight and channels waiting to be sent.
+- per MQTT publisher: connected or not, messages in flight and channels waiting to be sent;
+- per PMU stream (a source whose `.stats` is a `PmuStats`): its clock offset (PMU time minus local
+  arrival time of the latest frame), whether the DAL refuses its readings now, and counters of
+  frames with a data error, a time flag, out of order, of a leap second, refused, of another
+  stream, and configuration changes.
 
 Everything is read when scraped: nothing is updated on the hot path. `SiteMetrics` is a
 prometheus-client collector (register it in any `CollectorRegistry`); the endpoint formats the
@@ -42,6 +46,7 @@ from prometheus_client.utils import floatToGoString
 from gridtap.channels import channel_spec
 from gridtap.dal import Dal, Quality
 from gridtap.errors import GridtapError
+from gridtap.pmu_quality import PmuStats
 from gridtap.pollstats import LATENCY_BUCKETS, PollStats
 
 __all__ = ["QUALITY_CODE", "MetricsError", "MetricsServer", "SiteMetrics", "parse_listen"]
@@ -121,6 +126,24 @@ _MQTT_METAS = (
           "Messages handed to the MQTT client and not yet delivered.", ("broker",)),
     _Meta("gridtap_mqtt_waiting_channels", "gauge",
           "Channels whose newest reading waits to be sent (rate limit, or broker unreachable).", ("broker",)),
+)  # fmt: skip
+# PmuStats field → (metric name without _total, help)
+_PMU_COUNTERS = (
+    ("data_errors", "gridtap_pmu_data_error_frames", "PMU frames whose STAT word reports a data error."),
+    ("time_flagged", "gridtap_pmu_time_flagged_frames",
+     "PMU frames with a sync error, a long unlocked time or a clock failure."),
+    ("out_of_order", "gridtap_pmu_out_of_order_frames", "PMU frames not newer than one already taken (dropped)."),
+    ("leap_frames", "gridtap_pmu_leap_second_frames", "PMU frames of an inserted leap second (not published)."),
+    ("refused", "gridtap_pmu_refused_frames", "PMU frames whose readings the DAL refused."),
+    ("foreign_frames", "gridtap_pmu_foreign_frames", "Data frames of another stream's IDCODE (ignored)."),
+    ("config_changes", "gridtap_pmu_config_changes", "PMU configurations received after the first."),
+)  # fmt: skip
+_PMU_METAS = (
+    _Meta("gridtap_pmu_clock_offset_seconds", "gauge",
+          "PMU time minus the local arrival time of its latest frame (absent before the first).", _SOURCE_LABELS),
+    _Meta("gridtap_pmu_refusing", "gauge",
+          "1 while the DAL refuses the PMU's readings (e.g. its clock lies too far ahead).", _SOURCE_LABELS),
+    *(_Meta(name, "counter", doc, _SOURCE_LABELS) for _, name, doc in _PMU_COUNTERS),
 )  # fmt: skip
 _QUALITY_TEXT = {q: f"{c}\n" for q, c in QUALITY_CODE.items()}
 
@@ -203,7 +226,7 @@ class SiteMetrics(Collector):
         return [values, quality, *sources, *self._small_families()]
 
     def _small_families(self) -> list[_Family]:
-        """Controllers and MQTT: a handful of series, so formatted without caches."""
+        """Controllers, MQTT and PMU streams: a handful of series, so formatted without caches."""
         out: list[_Family] = []
         if self.cycles:
             outputs, holding, last = _Family(_OUTPUT), _Family(_HOLDING), _Family(_CYCLE_TIME)
@@ -226,6 +249,19 @@ class SiteMetrics(Collector):
                 in_flight.samples.append((key, sent))
                 waiting.samples.append((key, queued))
             out += [connected, in_flight, waiting]
+        pmus = [src for src in list(self.sources) if isinstance(src.stats, PmuStats)]
+        if pmus:
+            offset, refusing, *counters = (_Family(m) for m in _PMU_METAS)
+            for src in pmus:
+                source_key = (src.name, src.namespace or "")
+                stats = src.stats
+                assert isinstance(stats, PmuStats)
+                if stats.clock_offset is not None:
+                    offset.samples.append((source_key, stats.clock_offset))
+                refusing.samples.append((source_key, 1 if getattr(src, "refusing", False) else 0))
+                for fam, (f, _, _) in zip(counters, _PMU_COUNTERS, strict=True):
+                    fam.samples.append((source_key, getattr(stats, f)))
+            out += [offset, refusing, *counters]
         return out
 
     # --- as prometheus-client objects -------------------------------------------------------------
@@ -254,9 +290,11 @@ class SiteMetrics(Collector):
         with self._lock:
             parts = [self._render_channels(snap), self._render_sources()]
         for fam in self._small_families():
-            parts.append(fam.meta.header())
+            meta = fam.meta
+            parts.append(meta.header())
+            name = f"{meta.name}_total" if meta.kind == "counter" else meta.name
             for key, value in fam.samples:
-                parts.append(f"{fam.meta.name}{_labels(fam.meta, key)}{value!r}\n")
+                parts.append(f"{name}{_labels(meta, key)}{value!r}\n")
         return "".join(parts).encode() + generate_latest(self._extra)
 
     def _render_channels(self, snap: Any) -> str:
