@@ -15,7 +15,9 @@ import re
 from gridtap import Dal, Quality
 from gridtap.control import EdgeCycle, PhaseZeroExport
 from gridtap.modbus import ModbusMeter
+from gridtap.pmu import PmuMeter
 from gridtap.pollstats import PollStats
+from gridtap.sim.pmu_server import PmuSimulator
 from gridtap.sim.server import MeterSimulator
 from gridtap.status import RecentLog, SiteStatus, StatusOptions, run_status
 from simkit import SPEC_SITE, run, static_site, until
@@ -164,3 +166,28 @@ def test_quiet_mode_logs_changes_and_a_summary(caplog):
     messages = [r.getMessage() for r in caplog.records if r.name == "gridtap.status"]
     assert messages.count("10.0.0.5:502 (grid): link up") == 1
     assert any(m.startswith("status: 1/1 links up, polls 0") for m in messages), messages
+
+
+def test_a_pmu_whose_readings_are_refused_says_why_with_its_link_up():
+    """A PMU 3 s ahead of the local clock (the DAL allows 1 s): its link is up, yet nothing of it
+    reaches the DAL; the table's row says why."""
+
+    async def go() -> str:
+        sim = PmuSimulator(static_site(**SPEC_SITE), idcode=8, rate=20)
+        port = await sim.start(transport="tcp")
+        sim.clock_offset = 3.0
+        meter = PmuMeter.tcp("127.0.0.1", port, idcode=8, namespace="grid_pmu", name="pmu-roof")
+        dal = Dal()
+        task = asyncio.create_task(meter.poll(dal))
+        try:
+            assert await until(lambda: meter.stats.refused >= 3 and meter.link_up, 20)
+            return SiteStatus(dal, [meter]).render()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await sim.stop()
+
+    line = row(run(go(), timeout=60), "pmu-roof")
+    assert " UP " in line
+    lead = re.search(r"readings refused by the DAL: the PMU clock leads the local clock by ([0-9.]+) s", line)
+    assert lead is not None and abs(float(lead.group(1)) - 3.0) < 0.3, line

@@ -207,7 +207,8 @@ class SiteStatus:
                     str(s.failed_polls),
                     str(s.timeouts),
                     latency,
-                    "" if up or not s.last_error else s.last_error,
+                    # why: a link down, or a PMU whose readings the DAL refuses (its clock leads)
+                    (s.last_error or "") if not up or getattr(src, "refusing", False) else "",
                 ]
             )
         return [*_table(rows, right=(3, 4, 5, 6, 7)), ""]
