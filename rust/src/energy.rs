@@ -578,13 +578,7 @@ mod tests {
     #[test]
     fn vector_and_baseline_copies_agree_bit_for_bit() {
         // random sign, gaps and a ragged start: every case of the interval and the lane stepping
-        let mut x = 12345u64;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rnd = crate::test_rng::rng(12345);
         let mut t = T0;
         let (mut ts, mut ps) = (Vec::new(), Vec::new());
         for k in 0..3001 {

@@ -26,3 +26,5 @@ mod rocof_trip;
 mod series;
 pub mod simd;
 mod slope_window;
+#[cfg(test)]
+mod test_rng;

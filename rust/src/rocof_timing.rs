@@ -10,13 +10,7 @@ use crate::rocof::{RocofConfig, RocofEstimator};
 #[ignore]
 fn kernel_in_cache() {
     let n = 1_000_000;
-    let mut s = 1u64;
-    let mut r = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut r = crate::test_rng::rng(1);
     for (m, jit) in [(501usize, 0.0), (501, 0.25), (5, 0.0), (5, 0.25)] {
         let ts: Vec<f64> = (0..n)
             .map(|k| 1.8e9 + (k as f64 + jit * (2.0 * r() - 1.0)) / 1000.0)

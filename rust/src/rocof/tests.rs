@@ -2,6 +2,7 @@
 //! portable copies bit for bit, and bad input.
 
 use super::*;
+use crate::test_rng::rng;
 
 const T0: f64 = 1.8e9;
 
@@ -15,17 +16,6 @@ fn ls(window: f64) -> RocofEstimator {
 
 fn grid(fs: f64, n: usize) -> Vec<f64> {
     (0..n).map(|k| T0 + k as f64 / fs).collect()
-}
-
-/// Deterministic pseudo-random numbers in [0, 1) for jitter and noise (xorshift).
-fn rng(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed.max(1);
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[test]

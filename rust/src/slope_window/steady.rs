@@ -231,13 +231,7 @@ mod tests {
     /// jittered series whose reference sits near the threshold.
     #[test]
     fn far_clear_bounds_the_next_eight_groups() {
-        let mut s = 7u64;
-        let mut r = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut r = crate::test_rng::rng(7);
         let n = 6000u64;
         let (mut cleared, mut refused) = (0, 0);
         for _ in 0..200 {

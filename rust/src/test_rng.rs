@@ -1,0 +1,12 @@
+//! Deterministic pseudo-random numbers for the kernels' tests (xorshift64): jitter, noise, signs.
+
+/// Numbers in [0, 1), the same sequence for the same seed.
+pub(crate) fn rng(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed.max(1);
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
