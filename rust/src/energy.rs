@@ -204,12 +204,9 @@ impl EnergyIntegrator {
         // sample, whose predecessor is the state's); then blocks, then the rest one at a time
         let mut j = 0;
         while j < n && (j == 0 || !self.intervals.is_multiple_of(LANES as u64)) {
-            let (t, p) = (ts[j], ps[j]);
-            if !(t > prev && t < f64::INFINITY && p.is_finite()) {
+            if !self.step_checked::<C>(&mut prev, ts[j], ps[j]) {
                 return false;
             }
-            self.step_with::<C>(t, p);
-            prev = t;
             j += 1;
         }
         let max_gap = self.max_gap;
@@ -247,14 +244,23 @@ impl EnergyIntegrator {
             self.last = Some((ts[j - 1], ps[j - 1]));
         }
         while j < n {
-            let (t, p) = (ts[j], ps[j]);
-            if !(t > prev && t < f64::INFINITY && p.is_finite()) {
+            if !self.step_checked::<C>(&mut prev, ts[j], ps[j]) {
                 return false;
             }
-            self.step_with::<C>(t, p);
-            prev = t;
             j += 1;
         }
+        true
+    }
+
+    /// One sample after the one at `prev`, checked as `update` checks a chunk (after it, finite,
+    /// power finite): false, and nothing done, if it fails.
+    #[inline(always)]
+    fn step_checked<const C: bool>(&mut self, prev: &mut f64, t: f64, p: f64) -> bool {
+        if !(t > *prev && t < f64::INFINITY && p.is_finite()) {
+            return false;
+        }
+        self.step_with::<C>(t, p);
+        *prev = t;
         true
     }
 
