@@ -231,13 +231,8 @@ mod tests {
         if crate::simd::level() < crate::simd::Level::Avx512 {
             return; // nothing to compare on this CPU: the column decoder runs everywhere
         }
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u16
-        };
+        let mut bits = crate::test_rng::bits(0x9E37_79B9_7F4A_7C15);
+        let mut next = || bits() as u16;
         let fl = 41; // odd: frames start at odd registers, and pairs at both parities
         let mut frames: Vec<u16> = (0..fl * 64).map(|_| next()).collect();
         for j in 0..20 {
@@ -433,13 +428,11 @@ mod tests {
             .collect();
         let fl = 17;
         let p = CompiledProfile::new(fl, vec![(0, fl)], fields, None).unwrap();
-        let mut x: u64 = 7;
+        let mut bits = crate::test_rng::bits(7);
         let n = 5003;
         let frames: Vec<u16> = (0..n * fl)
             .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = bits();
                 // plausible floats in the high words (exponents around 2^6..2^9), noise below
                 if i % fl % 2 == 1 {
                     0x4280 + (x % 0x300) as u16

@@ -43,15 +43,10 @@ fn magnitude(p: Phasor) -> f64 {
     finite(p.re.hypot(p.im))
 }
 
-/// P/S signed by P; an idle connection (no current) has nothing to correct: 1.
+/// P/S signed by P, as the meters' pipeline computes it (`fallback::power_factor`); an idle
+/// connection (no current) has nothing to correct: 1. P and S are finite here, S ≥ 0.
 fn power_factor(p: f64, s: f64) -> f64 {
-    if s > 0.0 {
-        (p / s).clamp(-1.0, 1.0)
-    } else if p == 0.0 {
-        1.0
-    } else {
-        f64::NAN
-    }
+    crate::fallback::power_factor(p, s, f64::NAN).0
 }
 
 /// V·conj(I).

@@ -531,7 +531,7 @@ pub fn decode_frames(
         crate::simd::Level::Avx512 => unsafe {
             decode_tiles_avx512(p, frames, invert, &chans, outs)
         },
-        _ => decode_tiles(p, frames, invert, &chans, outs),
+        _ => decode_tiles(p, frames, invert, &chans, outs, false),
     }
     Ok(())
 }
@@ -549,9 +549,11 @@ unsafe fn decode_tiles_avx512(
     chans: &[usize],
     outs: &mut [&mut [f64]],
 ) {
-    decode_tiles(p, frames, invert, chans, outs)
+    decode_tiles(p, frames, invert, chans, outs, true)
 }
 
+/// The tiles of `decode_frames`. `avx512` (the caller runs the AVX-512 copy) decodes the fields
+/// a `FramePlan` takes by in-register transposition and streams out with 512-bit stores.
 #[inline(always)]
 fn decode_tiles(
     p: &CompiledProfile,
@@ -559,9 +561,9 @@ fn decode_tiles(
     invert: bool,
     chans: &[usize],
     outs: &mut [&mut [f64]],
+    avx512: bool,
 ) {
     let fl = p.frame_length;
-    let avx512 = crate::simd::level() == crate::simd::Level::Avx512;
     let plan = if avx512 { FramePlan::new(p) } else { None };
     let stream = frames.len() / fl >= STREAM_FROM_FRAMES;
     let mut tile = Tile::<TILE>::default();

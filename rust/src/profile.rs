@@ -506,13 +506,8 @@ mod tests {
     #[test]
     fn column_reads_equal_frame_reads() {
         // pseudo-random frames, including NaN/Inf patterns and sentinel values
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u16
-        };
+        let mut bits = crate::test_rng::bits(0x9E37_79B9_7F4A_7C15);
+        let mut next = || bits() as u16;
         let fl = 8;
         let mut frames: Vec<u16> = (0..fl * 500).map(|_| next()).collect();
         frames[0] = 0x7F80; // +inf in the first float
@@ -611,13 +606,8 @@ mod tests {
 
     #[test]
     fn float32_columns_equal_frame_reads_in_every_layout_and_instruction_set() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u16
-        };
+        let mut bits = crate::test_rng::bits(0x2545_F491_4F6C_DD1D);
+        let mut next = || bits() as u16;
         let fl = 7;
         let mut frames: Vec<u16> = (0..fl * 300).map(|_| next()).collect();
         // infinities and NaN in every word order, and small exponents (in range) so that the

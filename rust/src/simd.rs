@@ -8,14 +8,6 @@
 //! in the same order and their results are bit-identical (each kernel's unit tests run the copies
 //! and compare the bits).
 
-/// Target features of the AVX-512 copies.
-#[macro_export]
-macro_rules! avx512_features {
-    () => {
-        "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2"
-    };
-}
-
 /// Instruction sets a kernel can be run with, best last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

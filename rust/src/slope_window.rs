@@ -100,37 +100,28 @@ impl History {
     }
 
     /// At the start `gs` of a group (gs > 0), with the window starting at `lo`: move the reference
-    /// to the window if it is due, and recompute the window's prefix sums from it. Returns whether
-    /// it moved. Deciding twice for one group changes nothing.
+    /// to the window if it is due (`rebase_scheduled` or `far_behind`), and recompute the window's
+    /// prefix sums from it. Deciding twice for one group changes nothing.
     #[inline(always)]
-    pub(crate) fn maybe_rebase(&mut self, gs: u64, lo: u64) -> bool {
+    pub(crate) fn maybe_rebase(&mut self, gs: u64, lo: u64) {
         if self.decided == gs + 1 {
-            return false;
+            return;
         }
         self.decided = gs + 1;
         let (t_oldest, t_newest) = (self.t[self.slot(lo)], self.t[self.slot(gs - 1)]);
-        let due = self.rebase_due(gs, lo, t_oldest, t_newest);
-        if due {
+        if self.rebase_scheduled(gs, lo) || self.far_behind(t_oldest, t_newest) {
             self.rebase(gs, lo);
         }
-        due
     }
 
-    /// Whether the reference moves at group start `gs` (the window [lo, gs) spanning t_oldest to
-    /// t_newest): every REBASE_WINDOWS window lengths, or when it lies FAR_SPANS spans behind. A
-    /// function of its arguments and the last rebase only, so any caller decides the same.
-    #[inline(always)]
-    pub(crate) fn rebase_due(&self, gs: u64, lo: u64, t_oldest: f64, t_newest: f64) -> bool {
-        self.rebase_scheduled(gs, lo) || self.far_behind(t_oldest, t_newest)
-    }
-
-    /// The first half of `rebase_due`: every REBASE_WINDOWS window lengths.
+    /// Half of the rebase decision: every REBASE_WINDOWS window lengths. A function of its
+    /// arguments and the last rebase only, so any caller decides the same.
     #[inline(always)]
     pub(crate) fn rebase_scheduled(&self, gs: u64, lo: u64) -> bool {
         gs - self.rebased_at >= (REBASE_WINDOWS * (gs - lo)).max(MIN_REBASE_INTERVAL)
     }
 
-    /// The second half: the reference lies FAR_SPANS spans behind a window from t_oldest to
+    /// The other half: the reference lies FAR_SPANS spans behind a window from t_oldest to
     /// t_newest. Rises with t_oldest and falls with t_newest (each operation rounds
     /// monotonically), so a later oldest and an earlier newest bound it from above.
     #[inline(always)]
@@ -138,7 +129,7 @@ impl History {
         t_oldest - self.t_ref > FAR_SPANS * (t_newest - t_oldest)
     }
 
-    /// Move the reference at group start `gs` (`rebase_due` said so).
+    /// Move the reference at group start `gs` (the decision said so).
     #[inline(always)]
     pub(crate) fn rebase_now(&mut self, gs: u64, lo: u64) {
         self.decided = gs + 1;

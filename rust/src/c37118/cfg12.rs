@@ -165,7 +165,8 @@ pub fn write(out: &mut Vec<u8>, cfg: &Config) -> Result<()> {
         for ph in &p.phasors {
             if !integer && cfg.phscale() && (ph.scale != 1.0 || ph.angle_offset != 0.0) {
                 return Err(Error::Input(format!(
-                    "{who}: float phasor {:?} is scaled by CFG-3 PHSCALE (Y = {}, θ = {} rad), which                      CFG-1/2 cannot say (PHUNIT is for integer phasors only); send CFG-3",
+                    "{who}: float phasor {:?} is scaled by CFG-3 PHSCALE (Y = {}, θ = {} rad), which \
+                     CFG-1/2 cannot say (PHUNIT is for integer phasors only); send CFG-3",
                     ph.name, ph.scale, ph.angle_offset
                 )));
             }

@@ -83,11 +83,7 @@ pub(crate) fn decode_block(
                 Phasor::new(x, y)
             };
             // CFG-3: Y·X at the angle + θ (both 1 and 0 for floats sent scaled already)
-            *out = if lay.float_scaled {
-                Phasor::new(p.re * sc.c - p.im * sc.s, p.re * sc.s + p.im * sc.c)
-            } else {
-                p
-            };
+            *out = if lay.float_scaled { rotate(p, sc) } else { p };
         }
     } else {
         for (out, sc) in phasors.iter_mut().zip(&lay.scales) {
@@ -104,7 +100,7 @@ pub(crate) fn decode_block(
             } else {
                 let (re, im) = (x as i16 as f64, y as i16 as f64);
                 if lay.rotated {
-                    Phasor::new(re * sc.c - im * sc.s, re * sc.s + im * sc.c)
+                    rotate(Phasor::new(re, im), sc)
                 } else {
                     Phasor::new(re * sc.scale, im * sc.scale)
                 }
@@ -211,6 +207,12 @@ fn put_f32(out: &mut Vec<u8>, v: f64) {
 }
 
 /// The raw phasor that `sc` (Y·e^{iθ}) turns into `p`.
+/// Y·X at the angle + θ: the CFG-3 scaling of a phasor (`unrotate` undoes it).
+#[inline(always)]
+fn rotate(p: Phasor, sc: &PhasorScale) -> Phasor {
+    Phasor::new(p.re * sc.c - p.im * sc.s, p.re * sc.s + p.im * sc.c)
+}
+
 fn unrotate(p: &Phasor, sc: &PhasorScale) -> Phasor {
     let d = sc.c * sc.c + sc.s * sc.s;
     Phasor::new(
