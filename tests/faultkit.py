@@ -66,6 +66,10 @@ def wrong_unit(framer: str, frame: bytes) -> bytes:
     return join_reply(framer, head, (unit % 247) + 1, pdu)
 
 
+# what a reply `marked()` with the default value decodes to, as a float32
+MARK = struct.unpack(">f", struct.pack(">HH", 0x4049, 0x4049))[0]
+
+
 def marked(value: int = 0x4049) -> Callable[[str, bytes], bytes]:
     """Every register of a read reply set to `value` (0x4049 0x4049 as a float32 is 3.1457...):
     a reply that must never be taken for another request's answer can be recognised."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import struct
 
 import pytest
 from faultkit import (
+    MARK,
     OneConnectionGateway,
     ReplyProxy,
     every,
@@ -22,9 +22,6 @@ from gridtap.sim.server import MeterGroup, MeterSimulator
 from linekit import unit_site
 from pymodbus.constants import ExcCodes
 from simkit import SPEC_SITE, free_port, run, served, static_site, until
-
-MARK = struct.unpack(">f", struct.pack(">HH", 0x4049, 0x4049))[0]  # what a marked reply decodes to
-
 
 FAULTS = {"oversized": oversized(2), "wrong function code": wrong_function_code, "wrong unit ID": wrong_unit}
 

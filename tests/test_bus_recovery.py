@@ -13,7 +13,7 @@ from faultkit import ReplyProxy
 from gridtap import Dal, ModbusBus, ModbusMeter, Quality
 from gridtap.sim.server import MeterSimulator
 from linekit import rtu_line
-from simkit import SPEC_SITE, run, static_site, until
+from simkit import SPEC_SITE, run, served, static_site, until
 
 pytestmark = pytest.mark.slow
 
@@ -56,63 +56,55 @@ def report(kind: str, took: float) -> None:
 
 def test_tcp_server_gone_then_back():
     async def go():
-        sim = MeterSimulator(static_site(**SPEC_SITE), "sdm630")
-        port = await sim.start()
-        meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
-        dal = Dal()
-        try:
-            return await recovery_time(
-                dal, "grid/ActivePower", meter.poll(dal), sim.stop, lambda: sim.start(port=port)
-            )
-        finally:
-            await meter.close()
-            await sim.stop()
+        async with served(static_site(**SPEC_SITE)) as (sim, port):
+            meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
+            dal = Dal()
+            try:
+                return await recovery_time(
+                    dal, "grid/ActivePower", meter.poll(dal), sim.stop, lambda: sim.start(port=port)
+                )
+            finally:
+                await meter.close()
 
     report("a dead TCP port (server gone, connection refused)", run(go()))
 
 
 def test_tcp_server_stalled_then_answers():
     async def go():
-        sim = MeterSimulator(static_site(**SPEC_SITE), "sdm630")
-        port = await sim.start()
-        meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
-        dal = Dal()
+        async with served(static_site(**SPEC_SITE)) as (sim, port):
+            meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
+            dal = Dal()
 
-        async def stall() -> None:
-            sim.delay = 10.0
+            async def stall() -> None:
+                sim.delay = 10.0
 
-        async def unstall() -> None:
-            sim.delay = 0.0
+            async def unstall() -> None:
+                sim.delay = 0.0
 
-        try:
-            return await recovery_time(dal, "grid/ActivePower", meter.poll(dal), stall, unstall)
-        finally:
-            await meter.close()
-            await sim.stop()
+            try:
+                return await recovery_time(dal, "grid/ActivePower", meter.poll(dal), stall, unstall)
+            finally:
+                await meter.close()
 
     report("a stalled server (answers nothing, connection open)", run(go()))
 
 
 def test_tcp_link_dropped_then_back():
     async def go():
-        sim = MeterSimulator(static_site(**SPEC_SITE), "sdm630")
-        port = await sim.start()
-        meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
-        dal = Dal()
-        listening = asyncio.Event()
+        async with served(static_site(**SPEC_SITE)) as (sim, port):
+            meter = ModbusMeter.tcp("127.0.0.1", port, profile="sdm630")
+            dal = Dal()
 
-        async def drop() -> None:
-            await sim.drop_connections(down_for=FAULT_FOR)
+            async def drop() -> None:
+                await sim.drop_connections(down_for=FAULT_FOR)
 
-        async def back() -> None:
-            await until(lambda: sim._server is not None, 5)
-            listening.set()
+            async def back() -> None:
+                await until(lambda: sim._server is not None, 5)
 
-        try:
-            return await recovery_time(dal, "grid/ActivePower", meter.poll(dal), drop, back)
-        finally:
-            await meter.close()
-            await sim.stop()
+            try:
+                return await recovery_time(dal, "grid/ActivePower", meter.poll(dal), drop, back)
+            finally:
+                await meter.close()
 
     report("a dropped link (connections cut, refused while down)", run(go()))
 

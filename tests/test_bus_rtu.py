@@ -9,13 +9,11 @@ import math
 import struct
 
 import pytest
-from faultkit import marked, rtu_crc
+from faultkit import MARK, marked, rtu_crc
 from gridtap import Dal, ModbusBus, Quality
 from gridtap.link import frame_gap
 from linekit import rtu_line
 from simkit import run, until
-
-MARK = struct.unpack(">f", struct.pack(">HH", 0x4049, 0x4049))[0]
 
 
 def three_meters(bus: ModbusBus, **kw) -> None:
@@ -67,7 +65,8 @@ def test_three_meters_on_one_line_for_30_s():
     # the line's log: request, reply, request, reply, ... and the silence kept before each request
     kinds = [k for _, k, _ in record]
     assert kinds[0::2] == ["request"] * len(kinds[0::2]) and kinds[1::2] == ["reply"] * len(kinds[1::2])
-    gap = frame_gap(38400)
+    gap = 0.00175  # fixed above 19200 baud: Modbus over Serial Line v1.02 §2.5.1.1
+    assert frame_gap(38400) == gap and frame_gap(9600) == 3.5 * 11 / 9600
     gaps = [record[i][0] - record[i - 1][0] for i in range(2, len(record), 2)]
     assert min(gaps) >= gap, min(gaps)
     # every request went to the unit whose reply came back next
