@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gridtap.dal import Dal
+from gridtap.durations import check_seconds
 from gridtap.framing import BadReply, ExceptionReply, Request
 from gridtap.link import LinkLost, ModbusLink, NoReply, SerialLink, TcpLink
-from gridtap.modbus import ModbusMeter, check_seconds
+from gridtap.modbus import ModbusMeter
 from gridtap.pollstats import PollStats
 from gridtap.profile import Profile
 
@@ -80,7 +80,9 @@ class ModbusBus:
         """Modbus TCP (`framer="socket"`) or RTU frames over TCP (`framer="rtu"`) to one host and
         port: a meter, or a gateway in front of an RS485 line."""
         return cls(
-            TcpLink(host, port, framer=framer, unit_pause=_pause(unit_pause)),
+            TcpLink(
+                host, port, framer=framer, unit_pause=check_seconds("unit_pause", unit_pause, allow_zero=True)
+            ),
             name=name,
             timeout=timeout,
             max_backoff=max_backoff,
@@ -107,7 +109,7 @@ class ModbusBus:
             parity=parity,
             stopbits=stopbits,
             bytesize=bytesize,
-            unit_pause=_pause(unit_pause),
+            unit_pause=check_seconds("unit_pause", unit_pause, allow_zero=True),
         )
         return cls(link, name=name, timeout=timeout, max_backoff=max_backoff)
 
@@ -302,12 +304,6 @@ def _publish(dal: Dal, m: ModbusMeter, values: dict[str, float | None], t: float
         dal.write_many(m.namespace, values, t)
     except Exception:
         log.exception("%s: the DAL refused the values", m.name)
-
-
-def _pause(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"unit_pause must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
 
 
 # --- site files ---------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ cancellation ends it). Read-only by default: only function codes 3 and 4 are sen
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ import numpy as np
 from gridtap._core import MeterPipeline
 from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
+from gridtap.durations import check_seconds
 from gridtap.errors import GridtapError
 from gridtap.framing import BadReply, ExceptionReply, Request
 from gridtap.link import LinkLost, NoReply
@@ -52,18 +52,6 @@ def channel_blocks(p: Profile, invert: bool = False) -> dict[str, frozenset[int]
     """For each produced channel, the read blocks its value depends on (worked out by the core,
     next to the derivations themselves)."""
     return {ch: frozenset(blocks) for ch, blocks in p.compiled.channel_blocks(invert)}
-
-
-def check_seconds(name: str, value: Any) -> float:
-    """`value` as a finite number of seconds > 0, or a ValueError naming `name`."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
 
 
 class ModbusMeter:

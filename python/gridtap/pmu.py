@@ -38,7 +38,7 @@ from gridtap._core import (
 from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.dal.clock import check_max_future
-from gridtap.modbus import check_seconds
+from gridtap.durations import check_seconds
 from gridtap.pmu_energy import FrameIntegrals
 from gridtap.pmu_link import Command, LinkDown, PmuLink
 from gridtap.pmu_mapping import ChannelMapper, MappingError, PhasorMapping, check_roles
