@@ -368,3 +368,6 @@ def test_push_is_update_one_sample_at_a_time(p: list[float], q: list[float]) -> 
     with pytest.raises(InputError):
         one.push(float(t[-1]), 1.0)  # not after the last sample
     assert one.state() == whole.state()
+    with pytest.raises(InputError):
+        one.push(float(t[-1]) + 1.0, 1.0, math.nan)  # active fine, reactive not: neither taken
+    assert one.state() == whole.state()

@@ -368,6 +368,26 @@ impl PhaseEnergyIntegrator {
         self.phases.first().and_then(|p| p.last_timestamp())
     }
 
+    /// Whether `step_one(t, v)` takes the sample: one phase (or none yet), t after the last
+    /// sample and finite, v finite. Otherwise `update` is the path (and names what is wrong).
+    pub fn accepts_one(&self, t: f64, v: f64) -> bool {
+        self.phases.len() <= 1
+            && t > self.last_timestamp().unwrap_or(f64::NEG_INFINITY)
+            && t < f64::INFINITY
+            && v.is_finite()
+    }
+
+    /// `update` with one sample of one phase, in place (no copy to commit): the per-frame path of
+    /// a stream. The caller has checked `accepts_one(t, v)`.
+    pub fn step_one(&mut self, t: f64, v: f64) -> Result<()> {
+        debug_assert!(self.accepts_one(t, v));
+        if self.phases.is_empty() {
+            self.phases = vec![EnergyIntegrator::new(self.max_gap, self.compensated)?];
+        }
+        self.phases[0].step(t, v);
+        Ok(())
+    }
+
     /// The shape of a block and its phase count against earlier blocks.
     fn check_shape(&self, rows: usize, values: &[f64], columns: usize, name: &str) -> Result<()> {
         if columns == 0 {

@@ -263,6 +263,17 @@ impl PyEnergyIntegrator {
     ) -> PyResult<(f64, f64, f64, f64)> {
         let (active, reactive) = (&mut self.active, &mut self.reactive);
         guard(|| {
+            // a valid sample, as nearly every frame of a stream is: integrated in place
+            if active.accepts_one(timestamp, power_w)
+                && reactive_var.is_none_or(|q| reactive.accepts_one(timestamp, q))
+            {
+                active.step_one(timestamp, power_w)?;
+                if let Some(q) = reactive_var {
+                    reactive.step_one(timestamp, q)?;
+                }
+                return Ok(());
+            }
+            // else the checked path: nothing changes unless both are taken, and the error says why
             let ts = [timestamp];
             let next_active = active.integrated(&ts, &[power_w], 1, "power_w")?;
             if let Some(q) = reactive_var {
