@@ -22,6 +22,7 @@ import numpy as np
 from gridtap._core import MeterPipeline
 from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
+from gridtap.dal.reading import readings
 from gridtap.durations import check_seconds
 from gridtap.errors import GridtapError
 from gridtap.framing import BadReply, ExceptionReply, Request
@@ -256,12 +257,7 @@ class ModbusMeter:
         when `slow_interval` has passed.
         """
         t, values = await self._acquire(groups)
-        units = self._units if self.profile else {"ActivePower": "W"}
-        good, error = Quality.GOOD, Quality.ERROR
-        return {
-            ch: Reading(v, units[ch], t, good) if v is not None else Reading(None, units[ch], t, error)
-            for ch, v in values.items()
-        }
+        return readings(values, self._units if self.profile else {"ActivePower": "W"}, t)
 
     async def _acquire(self, groups: Iterable[str] | None = None) -> tuple[float, dict[str, float | None]]:
         """One read: (measurement time, {channel: value, None where ERROR}); sets `outcome`."""

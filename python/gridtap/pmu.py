@@ -38,6 +38,7 @@ from gridtap._core import (
 from gridtap.channels import channel_spec, namespace_of_kind
 from gridtap.dal import Dal, Quality, Reading
 from gridtap.dal.clock import check_max_future
+from gridtap.dal.reading import readings
 from gridtap.durations import check_seconds
 from gridtap.pmu_energy import FrameIntegrals
 from gridtap.pmu_link import Command, LinkDown, PmuLink
@@ -433,13 +434,7 @@ class PmuMeter:
     # --- reading --------------------------------------------------------------------------------
 
     def _readings(self, t: float, values: Mapping[str, float | None]) -> dict[str, Reading]:
-        units = self._units
-        return {
-            ch: Reading(v, units[ch], t, Quality.GOOD)
-            if v is not None
-            else Reading(None, units[ch], t, Quality.ERROR)
-            for ch, v in values.items()
-        }
+        return readings(values, self._units, t)
 
     def _error_time(self, now: float) -> float:
         # an ERROR is noticed now, but must not lie before a reading taken from a leading PMU clock

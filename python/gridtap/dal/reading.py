@@ -4,9 +4,10 @@ quality."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Quality", "Reading", "make_reading"]
+__all__ = ["Quality", "Reading", "make_reading", "readings"]
 
 
 class Quality(enum.Enum):
@@ -46,3 +47,10 @@ def make_reading(value: float | None, unit: str, timestamp: float, quality: Qual
     _set_timestamp(r, timestamp)
     _set_quality(r, quality)
     return r
+
+
+def readings(values: Mapping[str, float | None], units: Mapping[str, str], t: float) -> dict[str, Reading]:
+    """An adapter's read as Readings at time `t`: GOOD where it has a value, ERROR (no value)
+    where it has None; each channel's unit from `units`."""
+    good, error = Quality.GOOD, Quality.ERROR
+    return {ch: make_reading(v, units[ch], t, good if v is not None else error) for ch, v in values.items()}
