@@ -191,21 +191,13 @@ class MeterSimulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, framer: str = "socket") -> int:
         """Serve Modbus TCP (or RTU framing over TCP with framer="rtu"); returns the port."""
-        fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
-        server = ModbusTcpServer(self._device(), address=(host, port), framer=fr, ignore_missing_devices=True)
-        await server.serve_forever(background=True)
-        self._server = server
-        bound = int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        self._server, bound = await _serve_tcp(self._device(), host, port, framer)
         self._listen = (host, bound, framer)
         return bound
 
     async def start_rtu(self, device: str, baudrate: int = 9600) -> None:
         """Serve Modbus RTU on a serial device (e.g. one end of a pty pair)."""
-        server = ModbusSerialServer(
-            self._device(), port=device, baudrate=baudrate, framer=FramerType.RTU, ignore_missing_devices=True
-        )
-        await server.serve_forever(background=True)
-        self._server = server
+        self._server = await _serve_rtu(self._device(), device, baudrate)
 
     async def drop_connections(self, down_for: float = 0.0) -> None:
         """Cut every client connection. With `down_for` > 0 the meter also stops listening for
@@ -249,6 +241,24 @@ class MeterSimulator:
         return list(self.requests)
 
 
+async def _serve_tcp(devices: Any, host: str, port: int, framer: str) -> tuple[Any, int]:
+    """A Modbus TCP server (or RTU framing over TCP) for one device or several, started: (server,
+    bound port)."""
+    fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
+    server = ModbusTcpServer(devices, address=(host, port), framer=fr, ignore_missing_devices=True)
+    await server.serve_forever(background=True)
+    return server, int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+
+async def _serve_rtu(devices: Any, device: str, baudrate: int) -> Any:
+    """A Modbus RTU server on a serial device for one simulated device or several, started."""
+    server = ModbusSerialServer(
+        devices, port=device, baudrate=baudrate, framer=FramerType.RTU, ignore_missing_devices=True
+    )
+    await server.serve_forever(background=True)
+    return server
+
+
 class MeterGroup:
     """Several simulated meters answering on one server, each on its own unit ID: the meters of
     one RS485 line (`start_rtu`) or behind one Modbus TCP gateway (`start`). Each keeps its own
@@ -262,20 +272,11 @@ class MeterGroup:
         self._server: Any = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, framer: str = "socket") -> int:
-        fr = {"socket": FramerType.SOCKET, "rtu": FramerType.RTU}[framer]
-        devices = [s._device() for s in self.sims]
-        server = ModbusTcpServer(devices, address=(host, port), framer=fr, ignore_missing_devices=True)
-        await server.serve_forever(background=True)
-        self._server = server
-        return int(server.transport.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        self._server, bound = await _serve_tcp([s._device() for s in self.sims], host, port, framer)
+        return bound
 
     async def start_rtu(self, device: str, baudrate: int = 9600) -> None:
-        devices = [s._device() for s in self.sims]
-        server = ModbusSerialServer(
-            devices, port=device, baudrate=baudrate, framer=FramerType.RTU, ignore_missing_devices=True
-        )
-        await server.serve_forever(background=True)
-        self._server = server
+        self._server = await _serve_rtu([s._device() for s in self.sims], device, baudrate)
 
     async def stop(self) -> None:
         if self._server is not None:
