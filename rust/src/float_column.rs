@@ -82,8 +82,6 @@ impl F32Column {
             _mm512_set1_pd(self.lo),
             _mm512_set1_pd(self.hi),
         );
-        let inf = _mm512_set1_pd(f64::INFINITY);
-        let nan = _mm512_set1_pd(f64::NAN);
         let swap = _mm256_set_epi8(
             14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1, 14, 15, 12, 13, 10, 11, 8, 9, 6,
             7, 4, 5, 2, 3, 0, 1,
@@ -100,22 +98,8 @@ impl F32Column {
             } else {
                 _mm256_rol_epi32::<16>(pair)
             };
-            let raw = _mm512_cvtps_pd(_mm256_castsi256_ps(bits));
-            let mut v = _mm512_mul_pd(raw, scale);
-            if ABS {
-                v = _mm512_abs_pd(v);
-            }
-            if NEG {
-                // flip the sign bit, as Rust's `-v`
-                v = _mm512_castsi512_pd(_mm512_xor_si512(
-                    _mm512_castpd_si512(v),
-                    _mm512_set1_epi64(i64::MIN),
-                ));
-            }
-            let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(raw), inf)
-                & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, lo)
-                & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(v, hi);
-            _mm512_storeu_pd(out.as_mut_ptr().add(j), _mm512_mask_blend_pd(ok, nan, v));
+            let v = widen_checked(bits, scale, ABS, NEG, lo, hi);
+            _mm512_storeu_pd(out.as_mut_ptr().add(j), v);
             j += 8;
         }
         let rest = F32Column {
@@ -124,4 +108,39 @@ impl F32Column {
         };
         rest.run::<REV, SWAP, ABS, NEG>(&mut out[n..]);
     }
+}
+
+/// Eight float32 bit patterns (the high word already in the high half) to float64 as `run` makes
+/// them: widened, scaled, made absolute and negated as asked, NaN where not finite or outside
+/// [lo, hi]. Shared by the gathered column loop and the transposing frame decoder.
+///
+/// # Safety
+/// Called from code compiled for AVX-512 on a CPU that has it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn widen_checked(
+    bits: std::arch::x86_64::__m256i,
+    scale: std::arch::x86_64::__m512d,
+    abs: bool,
+    neg: bool,
+    lo: std::arch::x86_64::__m512d,
+    hi: std::arch::x86_64::__m512d,
+) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    let raw = _mm512_cvtps_pd(_mm256_castsi256_ps(bits));
+    let mut v = _mm512_mul_pd(raw, scale);
+    if abs {
+        v = _mm512_abs_pd(v);
+    }
+    if neg {
+        // flip the sign bit, as Rust's `-v`
+        v = _mm512_castsi512_pd(_mm512_xor_si512(
+            _mm512_castpd_si512(v),
+            _mm512_set1_epi64(i64::MIN),
+        ));
+    }
+    let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(raw), _mm512_set1_pd(f64::INFINITY))
+        & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, lo)
+        & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(v, hi);
+    _mm512_mask_blend_pd(ok, _mm512_set1_pd(f64::NAN), v)
 }

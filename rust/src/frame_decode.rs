@@ -120,8 +120,6 @@ impl FramePlan {
             .chunks
             .iter()
             .all(|c| c.fields.iter().all(|f| f.channel < cols.len())));
-        let nan = _mm512_set1_pd(f64::NAN);
-        let inf = _mm512_set1_pd(f64::INFINITY);
         let mut pairs = [_mm256_setzero_si256(); PAIRS];
         for j0 in (0..whole).step_by(FRAMES) {
             for c in &self.chunks {
@@ -138,19 +136,15 @@ impl FramePlan {
                     } else {
                         x
                     };
-                    let raw = _mm512_cvtps_pd(_mm256_castsi256_ps(bits));
-                    let mut v = _mm512_mul_pd(raw, _mm512_set1_pd(f.scale));
-                    if f.abs {
-                        v = _mm512_abs_pd(v);
-                    }
-                    if f.negate {
-                        v = _mm512_xor_pd(v, _mm512_set1_pd(-0.0));
-                    }
-                    let ok = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(raw), inf)
-                        & _mm512_cmp_pd_mask::<_CMP_GE_OQ>(v, _mm512_set1_pd(f.lo))
-                        & _mm512_cmp_pd_mask::<_CMP_LE_OQ>(v, _mm512_set1_pd(f.hi));
-                    let col = cols[f.channel].as_mut_ptr().add(j0);
-                    _mm512_storeu_pd(col, _mm512_mask_blend_pd(ok, nan, v));
+                    let v = crate::float_column::widen_checked(
+                        bits,
+                        _mm512_set1_pd(f.scale),
+                        f.abs,
+                        f.negate,
+                        _mm512_set1_pd(f.lo),
+                        _mm512_set1_pd(f.hi),
+                    );
+                    _mm512_storeu_pd(cols[f.channel].as_mut_ptr().add(j0), v);
                 }
             }
         }
