@@ -115,25 +115,22 @@ impl FieldSpec {
                 match (self.order, self.abs, self.negate) {
                     (WordOrder::Abcd, false, false) => p.$run::<false, false, false, false>(out),
                     (WordOrder::Abcd, false, true) => p.$run::<false, false, false, true>(out),
-                    (WordOrder::Abcd, true, _) => p.$run::<false, false, true, false>(out),
+                    (WordOrder::Abcd, true, false) => p.$run::<false, false, true, false>(out),
+                    (WordOrder::Abcd, true, true) => p.$run::<false, false, true, true>(out),
                     (WordOrder::Cdab, false, false) => p.$run::<true, false, false, false>(out),
                     (WordOrder::Cdab, false, true) => p.$run::<true, false, false, true>(out),
-                    (WordOrder::Cdab, true, _) => p.$run::<true, false, true, false>(out),
+                    (WordOrder::Cdab, true, false) => p.$run::<true, false, true, false>(out),
+                    (WordOrder::Cdab, true, true) => p.$run::<true, false, true, true>(out),
                     (WordOrder::Badc, false, false) => p.$run::<false, true, false, false>(out),
                     (WordOrder::Badc, false, true) => p.$run::<false, true, false, true>(out),
-                    (WordOrder::Badc, true, _) => p.$run::<false, true, true, false>(out),
+                    (WordOrder::Badc, true, false) => p.$run::<false, true, true, false>(out),
+                    (WordOrder::Badc, true, true) => p.$run::<false, true, true, true>(out),
                     (WordOrder::Dcba, false, false) => p.$run::<true, true, false, false>(out),
                     (WordOrder::Dcba, false, true) => p.$run::<true, true, false, true>(out),
-                    (WordOrder::Dcba, true, _) => p.$run::<true, true, true, false>(out),
+                    (WordOrder::Dcba, true, false) => p.$run::<true, true, true, false>(out),
+                    (WordOrder::Dcba, true, true) => p.$run::<true, true, true, true>(out),
                 }
             };
-        }
-        // abs and negate together: |v| negated, i.e. −|v| (as `read`)
-        if self.abs && self.negate {
-            for (o, fr) in out.iter_mut().zip(frames.chunks_exact(fl)) {
-                *o = self.read(fr);
-            }
-            return;
         }
         match level {
             // Safety: `level` says the CPU has the features; the assert above bounds the reads
