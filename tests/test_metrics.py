@@ -259,7 +259,10 @@ def test_listen_addresses(text, expected):
     assert parse_listen(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "127.0.0.1:x", "127.0.0.1:70000", ":9108", "[::1]9108"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "127.0.0.1:x", "127.0.0.1:70000", ":9108", "[::1]9108", "127.0.0.1:1_9108", "127.0.0.1: 9108"],
+)
 def test_bad_listen_addresses_name_the_address(text):
     with pytest.raises(MetricsError, match="metrics listen address"):
         parse_listen(text)

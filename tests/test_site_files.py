@@ -311,3 +311,20 @@ def test_the_example_site_file_shows_every_key(tmp_path, section):
     if section == "simulator.static":  # an inline table in [[simulator]]
         documented = _documented_keys()["simulator"]
     assert accepted - documented == set(), f"[{section}] keys missing from docs/site.example.toml"
+
+
+def test_a_state_file_that_is_not_a_regular_file_is_refused_before_anything_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO (or a device) as the state file blocked `gridtap run` in its first read, past the
+    reach of Ctrl-C; it is one line naming the key instead."""
+    import os
+
+    os.mkfifo(tmp_path / "state.fifo")
+    path = write(tmp_path, BASE + "state_file = 'state.fifo'\n")
+    rc, err = run_cli(["run", str(path), "--duration", "0.1"], capsys)
+    assert rc == 2, err
+    assert (
+        err.strip()
+        == f"gridtap run: {path}: site.state_file: {tmp_path / 'state.fifo'} is not a regular file"
+    ), err

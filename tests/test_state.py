@@ -382,3 +382,12 @@ def test_a_virtual_meter_continues_its_integrated_energy() -> None:
     other = VirtualGridMeter(Dal(), pv=None, battery=None, namespace="grid_w")
     with pytest.raises(ValueError, match="the state is of namespace 'grid_v'"):
         other.restore_state(st)
+
+
+def test_an_unusable_file_that_cannot_be_set_aside_is_one_error_naming_it() -> None:
+    """/proc/version is not JSON, and no copy of it can be made beside it: StateFileError naming
+    the file and why, not the OSError of the copy."""
+    with pytest.raises(
+        StateFileError, match=r"state file /proc/version: unusable \(not valid JSON.*cannot be set aside"
+    ):
+        StateFile("/proc/version").load()

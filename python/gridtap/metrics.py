@@ -393,6 +393,8 @@ def parse_listen(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]
     elif ":" in s:
         host, _, port_text = s.rpartition(":")
     try:
+        if not (port_text.isascii() and port_text.isdigit()):
+            raise ValueError(port_text)  # int() would take "1_9108" and " 9108"
         port = int(port_text)
     except ValueError:
         raise MetricsError(

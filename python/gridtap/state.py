@@ -56,7 +56,11 @@ VERSION = 1
 
 
 class StateFileError(GridtapError, OSError):
-    """The state file (or its folder) cannot be read or written."""
+    """The state file (or its folder) cannot be read or written. `why`: the reason alone."""
+
+    def __init__(self, message: str, *, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why or message
 
 
 class HasState(Protocol):
@@ -168,7 +172,10 @@ class StateFile:
                 pass  # alive, under another user
 
     def _reject(self, reason: str) -> None:
-        kept = self.set_aside(move=True)
+        try:
+            kept = self.set_aside(move=True)
+        except StateFileError as e:
+            raise StateFileError(f"state file {self.path}: unusable ({reason}) and {e.why}") from None
         log.warning(
             "state file %s is unusable: %s; moved aside to %s, starting afresh", self.path, reason, kept
         )
@@ -177,22 +184,27 @@ class StateFile:
         """Copy (or move) the state file to `<name>.bad-<UTC time>[-n]`, a name that is not taken:
         nothing is ever overwritten. Returns the new name."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        data = self.path.read_bytes()
-        for n in range(1, 1000):
-            target = self.path.with_name(f"{self.path.name}.bad-{stamp}" + (f"-{n}" if n > 1 else ""))
-            try:
-                # "x": fails if the name exists, so an earlier copy is never replaced
-                with open(target, "xb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-            except FileExistsError:
-                continue
-            if move:
-                self.path.unlink()
-            _fsync_dir(self.path.parent)
-            return target
-        raise StateFileError(f"state file {self.path}: no free name to set it aside")
+        try:
+            data = self.path.read_bytes()
+            for n in range(1, 1000):
+                target = self.path.with_name(f"{self.path.name}.bad-{stamp}" + (f"-{n}" if n > 1 else ""))
+                try:
+                    # "x": fails if the name exists, so an earlier copy is never replaced
+                    with open(target, "xb") as f:
+                        f.write(data)
+                        f.flush()
+                        os.fsync(f.fileno())
+                except FileExistsError:
+                    continue
+                if move:
+                    self.path.unlink()
+                _fsync_dir(self.path.parent)
+                return target
+        except OSError as e:
+            why = f"cannot be set aside: {e.strerror or e}"
+            raise StateFileError(f"state file {self.path}: {why}", why=why) from None
+        why = "cannot be set aside: no free name"
+        raise StateFileError(f"state file {self.path}: {why}", why=why)
 
     def save(self, meters: Mapping[str, Any]) -> None:
         """Write atomically: temporary file, fsync, rename over the state file, fsync the folder.

@@ -209,6 +209,9 @@ def state_file_path(c: Checker, key: str, value: str) -> Path:
     p = c.path(key, value)
     if p.is_dir():
         raise c.fail(key, f"{p} is a folder; expected a file name")
+    if p.exists() and not p.is_file():
+        # a FIFO or a device would block the first read
+        raise c.fail(key, f"{p} is not a regular file")
     if not p.parent.is_dir():
         raise c.fail(key, f"the folder {p.parent} does not exist")
     return p
