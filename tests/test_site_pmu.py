@@ -61,6 +61,8 @@ def test_a_site_polls_its_pmu(tmp_path):
         (("invert = true", "inverted = true"), "pmu[0].inverted: unknown key"),
         (('Voltage_L1 = "VA"', 'Voltage_L4 = "VA"'), "pmu[0].phasors: unknown phasor role 'Voltage_L4'"),
         (('Current_L3 = "IC"', "Current_L3 = 2.5"), "pmu[0].phasors: Current_L3 must name a phasor"),
+        (('Current_L3 = "IC"', 'Current_L3 = " "'), "pmu[0].phasors: Current_L3 must name a phasor"),
+        (('Current_L3 = "IC"', "Current_L3 = -1"), "pmu[0].phasors: Current_L3 must name a phasor"),
         (('namespace = "grid_pmu"', 'namespace = "pv"'), "pmu[0].namespace: expected a grid namespace"),
         (("port = 4712", "port = '4712'"), "pmu[0].port: expected an integer"),
     ],

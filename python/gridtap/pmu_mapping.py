@@ -248,7 +248,12 @@ def check_roles(explicit: object, where: str = "phasors") -> None:
     for role, ref in explicit.items():
         if role not in ROLES:
             raise MappingError(f"{where}: unknown phasor role {role!r}; expected one of {', '.join(ROLES)}")
-        if isinstance(ref, bool) or not isinstance(ref, str | int):
+        if (
+            isinstance(ref, bool)
+            or not isinstance(ref, str | int)
+            or (isinstance(ref, str) and not ref.strip())
+            or (isinstance(ref, int) and ref < 0)
+        ):
             raise MappingError(f"{where}: {role} must name a phasor (its name or index), got {ref!r}")
 
 
